@@ -1,0 +1,22 @@
+"""jointnas: predictor-driven joint architecture + training-recipe search (FBNetV3 JointNAS),
+driven through Optuna studies."""
+
+from jointnas.blocks import Cost
+from jointnas.cost import cost, cost_batch
+from jointnas.data import Dataset, DatasetError, load_dataset
+from jointnas.errors import ConfigError, InfeasibleConstraintError, JointNASError
+from jointnas.model import build_model
+from jointnas.objective import Limits, Objective
+from jointnas.pipeline import RunConfig, run
+from jointnas.samplers import FeasibleSampler
+from jointnas.space import Arch, Candidate, Encoder, FBNetV3Space, Recipe, Space, Stage
+from jointnas.train import TrainingDiverged, TrainResult, train
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Arch", "Candidate", "ConfigError", "Cost", "Dataset", "DatasetError", "Encoder",
+    "FBNetV3Space", "FeasibleSampler", "InfeasibleConstraintError", "JointNASError", "Limits",
+    "Objective", "Recipe", "RunConfig", "Space", "Stage", "TrainResult", "TrainingDiverged",
+    "build_model", "cost", "cost_batch", "load_dataset", "run", "train",
+]

@@ -9,7 +9,8 @@ normalised with statistics of the train split only, so nothing leaks from valida
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+import zipfile
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -53,15 +54,19 @@ class Dataset:
     num_classes: int
     _cache: dict[int, Dataset] = field(default_factory=dict, init=False, repr=False, compare=False)
 
+    def __repr__(self) -> str:  # shapes, not a dump of every pixel
+        return (
+            f"Dataset(name={self.name!r}, train={tuple(self.x_train.shape)}, "
+            f"val={tuple(self.x_val.shape)}, num_classes={self.num_classes})"
+        )
+
     def __post_init__(self) -> None:
-        for split, x, y in (("train", self.x_train, self.y_train), ("val", self.x_val, self.y_val)):
-            if x.ndim != 4 or y.ndim != 1 or x.shape[0] != y.shape[0]:
-                raise DatasetError(
-                    f"{self.name}: {split} split needs x (N, C, H, W) and y (N,), "
-                    f"got x {tuple(x.shape)} and y {tuple(y.shape)}"
-                )
-        if self.x_train.shape[1:] != self.x_val.shape[1:]:
-            raise DatasetError(f"{self.name}: train and val images differ in shape")
+        """Fail fast when a Dataset is built by hand from mismatched tensors."""
+        pairs = ((self.x_train, self.y_train), (self.x_val, self.y_val))
+        bad = any(x.ndim != 4 or y.ndim != 1 or len(x) != len(y) for x, y in pairs)
+        if bad or self.x_train.shape[1:] != self.x_val.shape[1:]:
+            shapes = [(tuple(x.shape), tuple(y.shape)) for x, y in pairs]
+            raise DatasetError(f"{self.name}: need (N, C, H, W) / (N,) splits, got {shapes}")
 
     @property
     def in_channels(self) -> int:
@@ -84,14 +89,11 @@ class Dataset:
         _check_positive("resolution", resolution)
         if self.x_train.shape[-2:] == (resolution, resolution):
             return self
-        if resolution not in self._cache:
-            self._cache[resolution] = Dataset(
-                self.name,
-                _resize(self.x_train, resolution),
-                self.y_train,
-                _resize(self.x_val, resolution),
-                self.y_val,
-                self.num_classes,
+        if resolution not in self._cache:  # replace() gives the copy its own empty cache
+            self._cache[resolution] = replace(
+                self,
+                x_train=_resize(self.x_train, resolution),
+                x_val=_resize(self.x_val, resolution),
             )
         return self._cache[resolution]
 
@@ -99,13 +101,12 @@ class Dataset:
         """First `train` / `val` examples of each split (already shuffled), for fast tests."""
         _check_positive("train", train)
         _check_positive("val", val)
-        return Dataset(
-            self.name,
-            self.x_train[:train],
-            self.y_train[:train],
-            self.x_val[:val],
-            self.y_val[:val],
-            self.num_classes,
+        return replace(
+            self,
+            x_train=self.x_train[:train],
+            y_train=self.y_train[:train],
+            x_val=self.x_val[:val],
+            y_val=self.y_val[:val],
         )
 
 
@@ -120,36 +121,28 @@ def _mnist5k_raw() -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def _load_builtin(source: str) -> tuple[np.ndarray, np.ndarray, list[object]]:
-    if source == "mnist5k":
-        x, y = _mnist5k_raw()
-    else:
-        from sklearn.datasets import load_digits
+def _load_digits() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
 
-        bunch = load_digits()
-        x = (bunch.images[:, None, :, :] / 16.0).astype(np.float32)
-        y = bunch.target
-    return x, y, []
+    bunch = load_digits()
+    return (bunch.images[:, None] / 16.0).astype(np.float32), bunch.target
 
 
-def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray, list[object]]:
+def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Arrays x and y from an .npz; pickle is refused so an untrusted file cannot run code."""
+    if not zipfile.is_zipfile(path):  # np.load would otherwise try (and refuse) unpickling it
+        raise DatasetError(f"cannot read {path}: not an .npz (zip) archive")
     try:
         with np.load(path, allow_pickle=False) as data:
-            missing = [k for k in ("x", "y") if k not in data.files]
-            if missing:
-                raise DatasetError(
-                    f"{path} lacks array(s) {missing}; expected 'x' and 'y', found {data.files}"
-                )
-            x, y = data["x"], data["y"]
-    except DatasetError:
-        raise
-    except ValueError as e:
-        if "pickle" in str(e):
-            raise DatasetError(f"{path} holds object arrays; refused (allow_pickle=False)") from e
-        raise DatasetError(f"cannot read {path}: {e}") from e
-    except Exception as e:
-        raise DatasetError(f"cannot read {path}: {type(e).__name__}: {e}") from e
+            found, arrays = data.files, {k: data[k] for k in ("x", "y") if k in data.files}
+    except Exception as e:  # BadZipFile, OSError, ValueError (pickle), ...
+        why = f"{type(e).__name__}: {e}"
+        why = "object arrays refused (allow_pickle=False)" if "pickle" in why else why
+        raise DatasetError(f"cannot read {path}: {why}") from e
+    if len(arrays) < 2:
+        missing = sorted({"x", "y"} - arrays.keys())
+        raise DatasetError(f"{path} lacks array(s) {missing}; expected 'x' and 'y', found {found}")
+    x, y = arrays["x"], arrays["y"]
     if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
         raise DatasetError(f"{path}: y must be 1-D integer labels, got {y.dtype} {y.shape}")
     if x.shape[:1] != y.shape:
@@ -162,14 +155,13 @@ def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray, list[object]]:
         x = x.transpose(0, 3, 1, 2)
     elif x.ndim != 4 or x.shape[1] not in (1, 3):
         raise DatasetError(
-            f"{path}: x must be (N,H,W), (N,H,W,C) or (N,C,H,W) with C in {{1,3}}, "
-            f"got {x.shape}"
+            f"{path}: x must be (N,H,W), (N,H,W,C) or (N,C,H,W) with C in {{1,3}}, got {x.shape}"
         )
     scale = 1 / 255 if x.dtype == np.uint8 else 1.0
-    return np.ascontiguousarray(x, dtype=np.float32) * np.float32(scale), y, []
+    return np.ascontiguousarray(x, dtype=np.float32) * np.float32(scale), y
 
 
-def _load_image_folder(root: Path, size: int) -> tuple[np.ndarray, np.ndarray, list[object]]:
+def _load_image_folder(root: Path, size: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """ImageFolder layout read with Pillow; one channel only if every image is grayscale."""
     from PIL import Image
 
@@ -184,9 +176,9 @@ def _load_image_folder(root: Path, size: int) -> tuple[np.ndarray, np.ndarray, l
         )
         for d in class_dirs
     }
-    if not any(files.values()):
-        raise DatasetError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) found in {root}")
     empty = [name for name, fs in files.items() if not fs]
+    if len(empty) == len(files):
+        raise DatasetError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) found in {root}")
     if empty:
         raise DatasetError(f"class director(ies) {empty} in {root} contain no images")
     images, labels, all_gray = [], [], True
@@ -210,9 +202,10 @@ def _load_image_folder(root: Path, size: int) -> tuple[np.ndarray, np.ndarray, l
     return np.ascontiguousarray(x, dtype=np.float32) / 255.0, np.asarray(labels), list(files)
 
 
-def _resolve(source: str, image_size: int | None) -> tuple[str, np.ndarray, np.ndarray, list]:
+def _read(source: str, image_size: int | None) -> tuple[str, np.ndarray, np.ndarray, list]:
+    """(name, x in [0, 1] as (N, C, H, W), raw labels, class names or [])."""
     if source in BUILTIN_SOURCES:
-        return (source, *_load_builtin(source))
+        return (source, *(_mnist5k_raw() if source == "mnist5k" else _load_digits()), [])
     path = Path(source).expanduser()
     if not path.exists():
         if any(sep in source for sep in "/\\") or path.suffix:
@@ -222,7 +215,7 @@ def _resolve(source: str, image_size: int | None) -> tuple[str, np.ndarray, np.n
     if path.is_dir():
         return (path.name, *_load_image_folder(path, image_size or 32))
     if path.suffix.lower() == ".npz":
-        return (path.stem, *_load_npz(path))
+        return (path.stem, *_load_npz(path), [])
     raise DatasetError(f"unsupported dataset file {path}: expected an .npz or an image folder")
 
 
@@ -243,11 +236,13 @@ def load_dataset(
         raise DatasetError(f"val_fraction must be in (0, 1), got {val_fraction!r}")
     _check_positive("image_size", image_size)
     _check_positive("max_images_per_class", max_images_per_class)
-    name, x, y, class_names = _resolve(str(source), image_size)
+    name, x, y, class_names = _read(str(source), image_size)
     labels, y = np.unique(y, return_inverse=True)
     shown = class_names or labels.tolist()
     if len(labels) < 2:
-        raise DatasetError(f"{name} needs at least 2 classes, found {len(labels)}: {shown}")
+        raise DatasetError(
+            f"dataset {name!r} needs at least 2 classes, found {len(labels)}: {shown}"
+        )
     rng = np.random.default_rng(seed)
     if max_images_per_class is not None:
         keep = [
@@ -260,7 +255,7 @@ def load_dataset(
     if counts.min() < 2:
         k = int(counts.argmin())
         raise DatasetError(
-            f"{name}: class {shown[k]!r} has {counts[k]} image(s); "
+            f"dataset {name!r}: class {shown[k]!r} has {counts[k]} image(s); "
             "a stratified split needs at least 2 per class"
         )
     try:
@@ -268,19 +263,17 @@ def load_dataset(
             np.arange(len(y)), test_size=val_fraction, stratify=y, random_state=seed
         )
     except ValueError as e:
-        raise DatasetError(f"cannot split {name} with val_fraction={val_fraction}: {e}") from e
+        raise DatasetError(
+            f"cannot split dataset {name!r} with val_fraction={val_fraction}: {e}"
+        ) from e
     # Fancy indexing copies, so the tensors never alias the cached, read-only raw arrays.
-    x_train, x_val = (torch.from_numpy(x[i].astype(np.float32)) for i in (idx_train, idx_val))
+    x_train, x_val = (
+        torch.from_numpy(x[i].astype(np.float32, copy=False)) for i in (idx_train, idx_val)
+    )
     if image_size is not None:
         x_train, x_val = _resize(x_train, image_size), _resize(x_val, image_size)
     yt = torch.from_numpy(y.astype(np.int64))
     std, mean = torch.std_mean(x_train, dim=(0, 2, 3), correction=0, keepdim=True)
-    std = std.clamp_min(1e-6)
-    return Dataset(
-        name,
-        (x_train - mean) / std,
-        yt[idx_train],
-        (x_val - mean) / std,
-        yt[idx_val],
-        len(labels),
-    )
+    std = std.clamp_min(1e-6)  # a constant channel would otherwise divide by zero
+    x_train, x_val = (x_train - mean) / std, (x_val - mean) / std
+    return Dataset(name, x_train, yt[idx_train], x_val, yt[idx_val], len(labels))

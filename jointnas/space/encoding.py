@@ -52,6 +52,12 @@ def check_value(name: str, dist: BaseDistribution, value: Any) -> Any:
         raise bad
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise bad
+    try:  # inf/nan (or an int too large for a float) must fail as `bad`, naming the parameter
+        finite = math.isfinite(float(value))
+    except OverflowError:
+        finite = False
+    if not finite:
+        raise bad
     if isinstance(dist, IntDistribution):
         if float(value) != int(value):
             raise bad
@@ -85,6 +91,15 @@ def _snap(dist: IntDistribution | FloatDistribution, x: np.ndarray) -> np.ndarra
     if step is not None:
         x = dist.low + np.round((x - dist.low) / step) * step
     return np.clip(x, dist.low, dist.high)
+
+
+def _choice_index(dist: CategoricalDistribution, value: Any) -> int:
+    """Index of ``value`` among the choices, type-strict like ``check_value`` (Optuna's
+    ``to_internal_repr`` confuses True with 1 and 1.0 with 1)."""
+    for k, choice in enumerate(dist.choices):
+        if value == choice and type(value) is type(choice):
+            return k
+    raise ValueError(f"{value!r} is not one of {dist.choices}")
 
 
 class Encoder:
@@ -130,7 +145,7 @@ class Encoder:
             for name, dist in self.distributions.items():
                 s = self._slices[name]
                 if isinstance(dist, CategoricalDistribution):
-                    out[i, s.start + dist.to_internal_repr(params[name])] = 1.0
+                    out[i, s.start + _choice_index(dist, params[name])] = 1.0
                 else:
                     lo, hi = _bounds(dist)
                     v = math.log(params[name]) if dist.log else float(params[name])

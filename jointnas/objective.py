@@ -1,0 +1,114 @@
+"""The Optuna objective of a search: suggest -> cost -> (feasible?) -> build -> train.
+
+Each trial records what a dashboard or a predictor needs: the candidate's cost as user attrs,
+the constraint both as Optuna 5's ``set_constraint`` and as the older ``constraints`` system attr
+that optuna-dashboard 0.21 shows, and the per-epoch validation curve (intermediate values and a
+user attr). A diverged training fails only its own trial, with the reason kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import optuna
+
+from jointnas.blocks import Cost
+from jointnas.cost import cost
+from jointnas.data import Dataset
+from jointnas.errors import JointNASError
+from jointnas.model import build_model
+from jointnas.space.base import Space
+from jointnas.train import TrainingDiverged, train
+
+LIMIT_KEYS = ("mflops", "params", "acts")
+
+
+class CandidateRejected(JointNASError):
+    """A trial's candidate breaks the constraint, so it is not trained (e.g. enqueued by hand)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Limits:
+    """Resource limits; ``None`` means unconstrained. Constraint values are cost - limit."""
+
+    mflops: float | None = None
+    params: int | None = None
+    acts: int | None = None
+
+    def __post_init__(self) -> None:
+        for key in LIMIT_KEYS:
+            value = getattr(self, key)
+            if value is not None and not value > 0:
+                raise ValueError(f"--max-{key} must be > 0, got {value}")
+
+    def active(self) -> dict[str, float]:
+        return {k: float(getattr(self, k)) for k in LIMIT_KEYS if getattr(self, k) is not None}
+
+    def values(self, c: Cost) -> list[float]:
+        """Constraint values (feasible when all <= 0), in ``active()`` order."""
+        measured = {"mflops": c.mflops, "params": c.params, "acts": c.acts}
+        return [measured[k] - limit for k, limit in self.active().items()]
+
+
+def trial_seed(seed: int, number: int) -> int:
+    """A per-trial seed derived from the study seed: stable across resumes and workers."""
+    return int(np.random.SeedSequence([seed, number]).generate_state(1)[0])
+
+
+def record_constraints(trial: optuna.Trial, names: Sequence[str], values: Sequence[float]
+                       ) -> None:
+    """Store constraints for Optuna 5 samplers and for optuna-dashboard 0.21's column."""
+    for name, value in zip(names, values):
+        trial.set_constraint(name, value)
+    # optuna-dashboard 0.21 reads only this list; Trial has no public setter for system attrs.
+    trial.study._storage.set_trial_system_attr(trial._trial_id, "constraints", list(values))
+
+
+@dataclass(kw_only=True)
+class Objective:
+    """Callable objective for ``study.optimize``: returns the final validation accuracy."""
+
+    space: Space
+    data: Dataset
+    limits: Limits = field(default_factory=Limits)
+    epochs: int = 2
+    seed: int = 0
+    device: str = "auto"
+    batch_size: int = 128
+    stage: str = "coarse"
+    train_kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    def measure(self, arch: Any) -> Cost:
+        return cost(arch, num_classes=self.data.num_classes, in_channels=self.data.in_channels)
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        candidate = self.space.decode(self.space.suggest(trial))
+        c = self.measure(candidate.arch)
+        trial.set_user_attr("stage", self.stage)
+        trial.set_user_attr("mflops", c.mflops)
+        trial.set_user_attr("params", c.params)
+        trial.set_user_attr("acts", c.acts)
+        values = self.limits.values(c)
+        if values:
+            record_constraints(trial, list(self.limits.active()), values)
+        if any(v > 0 for v in values):
+            reason = f"infeasible: cost {c} breaks limits {self.limits.active()}; not trained"
+            trial.set_user_attr("fail_reason", reason)
+            raise CandidateRejected(reason)
+        seed = trial_seed(self.seed, trial.number)
+        model = build_model(candidate.arch, self.data.num_classes, self.data.in_channels, seed=seed)
+        try:
+            result = train(model, candidate.recipe, self.data, epochs=self.epochs, seed=seed,
+                           device=self.device, trial=trial, batch_size=self.batch_size,
+                           resolution=getattr(candidate.arch, "resolution", None),
+                           **self.train_kwargs)
+        except TrainingDiverged as exc:
+            trial.set_user_attr("fail_reason", f"diverged: {exc}")
+            raise
+        trial.set_user_attr("val_acc_curve", list(result.val_acc))
+        trial.set_user_attr("train_seconds", round(result.seconds, 3))
+        trial.set_user_attr("images_per_s", round(result.train_images_per_s, 1))
+        return result.final_acc

@@ -1,0 +1,35 @@
+"""Tables of trials for people: the CLI prints them, users can call them in notebooks."""
+
+from __future__ import annotations
+
+import optuna
+import pandas as pd
+
+COLUMNS = ("mflops", "params", "acts", "train_seconds")
+SHOWN_PARAMS = ("resolution", "optimizer", "lr", "ema", "mixup")
+
+
+def best_trials_table(study: optuna.Study, top: int = 5) -> pd.DataFrame:
+    """The ``top`` completed trials by value (best first) with their cost and key params."""
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    reverse = study.direction == optuna.study.StudyDirection.MAXIMIZE
+    done.sort(key=lambda t: t.value, reverse=reverse)
+    rows = []
+    for t in done[:top]:
+        row = {"trial": t.number, "val_acc": round(t.value, 4)}
+        row.update({k: t.user_attrs.get(k) for k in COLUMNS})
+        row.update({k: t.params.get(k) for k in SHOWN_PARAMS if k in t.params})
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if not frame.empty:
+        frame["mflops"] = frame["mflops"].round(3)
+        if "lr" in frame:
+            frame["lr"] = frame["lr"].map(lambda v: f"{v:.3g}")
+    return frame
+
+
+def state_counts(study: optuna.Study) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for t in study.trials:
+        counts[t.state.name] = counts.get(t.state.name, 0) + 1
+    return counts

@@ -1,0 +1,86 @@
+"""Random sampling under a cheap pre-evaluation constraint.
+
+FBNetV3 never trains a candidate that breaks the resource limit: the limit is analytic, so it is
+checked before the trial starts. ``FeasibleSampler`` is the plain Optuna sampler for that, and
+``sample_feasible`` the capped rejection loop that the coarse-search sampler builds on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.distributions import BaseDistribution
+from optuna.samplers import BaseSampler, RandomSampler
+from optuna.study import Study
+from optuna.trial import FrozenTrial
+
+from jointnas.errors import InfeasibleConstraintError
+from jointnas.space.encoding import Encoder, Params
+
+Constraint = Callable[[Mapping[str, Any]], Sequence[float]]
+
+
+def is_feasible(values: Sequence[float]) -> bool:
+    """Optuna's convention: feasible when every constraint value is <= 0."""
+    return all(v <= 0 for v in values)
+
+
+def sample_feasible(encoder: Encoder, constraint: Constraint, rng: np.random.Generator, *,
+                    max_tries: int = 20_000, batch: int = 256) -> Params:
+    """First feasible candidate among uniform random draws; capped, with an error that says
+    how tight the constraint is."""
+    tried = 0
+    while tried < max_tries:
+        n = min(batch, max_tries - tried)
+        for params in encoder.from_unit(rng.random((n, len(encoder.names)))):
+            if is_feasible(constraint(params)):
+                return params
+        tried += n
+    raise InfeasibleConstraintError(
+        f"no feasible candidate in {max_tries} random draws: the constraint admits less than "
+        f"1 in {max_tries} of the space; loosen the limit")
+
+
+class FeasibleSampler(BaseSampler):
+    """Uniform random candidates of a fixed search space that satisfy ``constraint``.
+
+    Draws for trial ``n`` come from a Generator seeded with ``(seed, n)``, so a resumed or
+    parallel study proposes the same candidate for the same trial number without any state.
+    """
+
+    def __init__(self, *, search_space: Mapping[str, BaseDistribution], constraint: Constraint,
+                 seed: int | None = None, max_tries: int = 20_000) -> None:
+        if not callable(constraint):
+            raise TypeError("constraint must be a callable params -> sequence of floats")
+        if max_tries < 1:
+            raise ValueError(f"max_tries must be >= 1, got {max_tries}")
+        self._encoder = Encoder(search_space)
+        self._constraint = constraint
+        self._seed = int(np.random.SeedSequence(seed).entropy) if seed is None else int(seed)
+        self._max_tries = max_tries
+        self._fallback = RandomSampler(seed=self._seed)
+
+    def reseed_rng(self) -> None:
+        self._seed = int(np.random.SeedSequence().entropy)
+        self._fallback.reseed_rng()
+
+    def infer_relative_search_space(self, study: Study, trial: FrozenTrial
+                                    ) -> dict[str, BaseDistribution]:
+        return dict(self._encoder.distributions)
+
+    def sample_relative(self, study: Study, trial: FrozenTrial,
+                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        if not search_space:
+            return {}
+        rng = np.random.default_rng([self._seed, trial.number])
+        return sample_feasible(self._encoder, self._constraint, rng, max_tries=self._max_tries)
+
+    def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str,
+                           param_distribution: BaseDistribution) -> Any:
+        optuna.logging.get_logger(__name__).warning(
+            f"parameter {param_name!r} is outside the sampler's search space; sampled at random"
+        )
+        return self._fallback.sample_independent(study, trial, param_name, param_distribution)
