@@ -30,6 +30,6 @@ def recalibrate_bn(model: nn.Module, x: torch.Tensor, *, batch_size: int = 256,
     for i in range(0, len(x), batch_size):
         xb = x[i:i + batch_size]
         model(xb.contiguous(memory_format=torch.channels_last) if channels_last else xb)
-    for m, momentum in zip(norms, momenta):
+    for m, momentum in zip(norms, momenta, strict=True):
         m.momentum = momentum
     model.train(was_training)

@@ -9,11 +9,19 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from jointnas.data import BUILTIN_SOURCES, DatasetError
 from jointnas.errors import JointNASError
 
 DEFAULT_STORAGE = "sqlite:///jointnas.db"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (the full usage is one ``--help`` away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _positive_int(text: str) -> int:
@@ -42,7 +50,7 @@ def _add_storage(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="jointnas",
         description="Joint architecture + training-recipe search (FBNetV3 JointNAS) on Optuna.")
     sub = parser.add_subparsers(dest="command", required=True)

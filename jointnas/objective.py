@@ -61,7 +61,7 @@ def trial_seed(seed: int, number: int) -> int:
 def record_constraints(trial: optuna.Trial, names: Sequence[str], values: Sequence[float]
                        ) -> None:
     """Store constraints for Optuna 5 samplers and for optuna-dashboard 0.21's column."""
-    for name, value in zip(names, values):
+    for name, value in zip(names, values, strict=True):
         trial.set_constraint(name, value)
     # optuna-dashboard 0.21 reads only this list; Trial has no public setter for system attrs.
     trial.study._storage.set_trial_system_attr(trial._trial_id, "constraints", list(values))

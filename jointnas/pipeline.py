@@ -67,7 +67,7 @@ def check_reachable(space: FBNetV3Space, limits: Limits, data: Dataset) -> None:
     smallest = cost(space.decode(space.smallest_params()).arch,
                     num_classes=data.num_classes, in_channels=data.in_channels)
     values = limits.values(smallest)
-    for (key, limit), value in zip(limits.active().items(), values):
+    for (key, limit), value in zip(limits.active().items(), values, strict=True):
         if value > 0:
             reachable = smallest.mflops if key == "mflops" else getattr(smallest, key)
             raise InfeasibleConstraintError(

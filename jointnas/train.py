@@ -202,7 +202,7 @@ def train(model: nn.Module, recipe: Recipe, data: Dataset, *, epochs: int, seed:
                             out, yb.flip(0), label_smoothing=recipe.label_smoothing)
                 if not torch.isfinite(loss):
                     raise TrainingDiverged(
-                        f"non-finite loss ({float(loss)}) at epoch {epoch + 1}, step {step + 1}")
+                        f"non-finite loss ({float(loss.detach())}) at epoch {epoch + 1}, step {step + 1}")
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 scaler.step(optimizer)

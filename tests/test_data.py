@@ -39,9 +39,13 @@ def _error(source: Path | str, **kwargs: object) -> str:
 def test_mnist5k_loads_offline_with_stratified_normalised_split(mnist: Dataset) -> None:
     assert mnist.name == "mnist5k"
     assert (mnist.num_train, mnist.num_val) == (4000, 1000)
-    assert mnist.num_classes == 10 and mnist.in_channels == 1 and mnist.image_size == 28
-    assert mnist.x_train.shape == (4000, 1, 28, 28) and mnist.x_val.shape == (1000, 1, 28, 28)
-    assert mnist.x_train.dtype == torch.float32 and mnist.y_train.dtype == torch.int64
+    assert mnist.num_classes == 10
+    assert mnist.in_channels == 1
+    assert mnist.image_size == 28
+    assert mnist.x_train.shape == (4000, 1, 28, 28)
+    assert mnist.x_val.shape == (1000, 1, 28, 28)
+    assert mnist.x_train.dtype == torch.float32
+    assert mnist.y_train.dtype == torch.int64
     # 500 images per class in the source, so a stratified 20% split has exactly 100 each.
     assert torch.bincount(mnist.y_val).tolist() == [100] * 10
     assert torch.bincount(mnist.y_train).tolist() == [400] * 10
@@ -52,7 +56,8 @@ def test_mnist5k_loads_offline_with_stratified_normalised_split(mnist: Dataset) 
 
 def test_same_seed_same_split_and_different_seed_differs(mnist: Dataset) -> None:
     again = load_dataset(seed=0)
-    assert torch.equal(again.x_train, mnist.x_train) and torch.equal(again.y_val, mnist.y_val)
+    assert torch.equal(again.x_train, mnist.x_train)
+    assert torch.equal(again.y_val, mnist.y_val)
     other = load_dataset(seed=1)
     assert not torch.equal(other.y_train, mnist.y_train)
     assert not torch.equal(other.x_val, mnist.x_val)
@@ -67,7 +72,8 @@ def test_digits_loads(digits: Dataset) -> None:
 
 def test_image_size_resizes_builtin_sources() -> None:
     data = load_dataset("digits", image_size=16)
-    assert data.x_train.shape[1:] == (1, 16, 16) and data.image_size == 16
+    assert data.x_train.shape[1:] == (1, 16, 16)
+    assert data.image_size == 16
 
 
 def test_max_images_per_class_caps_each_class_with_seed() -> None:
@@ -95,7 +101,8 @@ def test_npz_round_trip(tmp_path: Path, layout: str) -> None:
     np.savez(tmp_path / "toy.npz", x=x, y=raw_labels)
 
     data = load_dataset(str(tmp_path / "toy.npz"), val_fraction=0.25)
-    assert data.name == "toy" and data.num_classes == 3
+    assert data.name == "toy"
+    assert data.num_classes == 3
     assert (data.in_channels, data.image_size) == (channels, h)
     assert (data.num_train, data.num_val) == (45, 15)
     xs = torch.cat([data.x_train, data.x_val])
@@ -117,7 +124,9 @@ def test_image_folder_grayscale(tmp_path: Path) -> None:
     (tmp_path / ".cache").mkdir()  # hidden directory is not a class
 
     data = load_dataset(str(tmp_path), val_fraction=0.5, image_size=16)
-    assert data.num_classes == 2 and data.in_channels == 1 and data.image_size == 16
+    assert data.num_classes == 2
+    assert data.in_channels == 1
+    assert data.image_size == 16
     assert (data.num_train, data.num_val) == (4, 4)
     # Class 0 ("cat", sorted first) is dark, class 1 ("dog") is bright.
     means = data.x_train.mean(dim=(1, 2, 3))
@@ -129,18 +138,23 @@ def test_image_folder_rgb_when_any_image_is_colour(tmp_path: Path) -> None:
         _write_png(tmp_path / "a" / f"{i}.png", value=20 * i, mode="L")
         _write_png(tmp_path / "b" / f"{i}.jpg", value=100 + 20 * i, mode="RGB")
     data = load_dataset(str(tmp_path), val_fraction=1 / 3)
-    assert data.in_channels == 3 and data.image_size == 32  # default ImageFolder size
+    assert data.in_channels == 3
+    assert data.image_size == 32
     assert data.num_train + data.num_val == 6
-    # A grayscale image promoted to RGB has identical channels (before normalisation), so
-    # its normalised channels are affine images of each other: check it is not all-zero.
-    assert data.x_train.abs().sum() > 0
+    xs = torch.cat([data.x_train, data.x_val]).mean(dim=(2, 3))  # (N, 3) channel means
+    ys = torch.cat([data.y_train, data.y_val])
+    # Grayscale "a" is promoted to R=G=B (rising together); colour "b" has G = 255 - R.
+    corr = [torch.corrcoef(xs[ys == k][:, :2].T)[0, 1].item() for k in (0, 1)]
+    assert corr[0] > 0.99
+    assert corr[1] < -0.99
 
 
 def test_at_resolution_resizes_and_caches(digits: Dataset) -> None:
     big = digits.at_resolution(16)
     assert big.x_train.shape == (digits.num_train, 1, 16, 16)
     assert big.x_val.shape == (digits.num_val, 1, 16, 16)
-    assert torch.equal(big.y_train, digits.y_train) and big.num_classes == 10
+    assert torch.equal(big.y_train, digits.y_train)
+    assert big.num_classes == 10
     assert digits.at_resolution(16) is big
     assert digits.at_resolution(8) is digits
     with pytest.raises(DatasetError, match="resolution must be a positive integer"):
@@ -158,7 +172,8 @@ def test_subset_takes_first_examples(digits: Dataset) -> None:
 def test_unknown_source_lists_builtins() -> None:
     message = _error("cifar-nope")
     assert "unknown dataset source 'cifar-nope'" in message
-    assert "mnist5k" in message and "digits" in message
+    assert "mnist5k" in message
+    assert "digits" in message
 
 
 def test_missing_path(tmp_path: Path) -> None:
@@ -187,7 +202,9 @@ def test_class_directory_without_images(tmp_path: Path) -> None:
     for i in range(2):
         _write_png(tmp_path / "a" / f"{i}.png", value=0)
     (tmp_path / "b").mkdir()
-    assert "['b']" in _error(tmp_path) and "contain no images" in _error(tmp_path)
+    message = _error(tmp_path)
+    assert "['b']" in message
+    assert "contain no images" in message
 
 
 def test_corrupt_image_names_the_file(tmp_path: Path) -> None:
@@ -196,13 +213,22 @@ def test_corrupt_image_names_the_file(tmp_path: Path) -> None:
         _write_png(tmp_path / "b" / f"{i}.png", value=255)
     (tmp_path / "b" / "x.png").write_bytes(b"\x00\x01garbage, not a png")
     message = _error(tmp_path)
-    assert "cannot read image" in message and str(tmp_path / "b" / "x.png") in message
+    assert "cannot read image" in message
+    assert str(tmp_path / "b" / "x.png") in message
+
+
+def test_npz_that_is_not_a_zip_archive(tmp_path: Path) -> None:
+    (tmp_path / "d.npz").write_bytes(b"definitely not a zip archive")
+    assert f"cannot read {tmp_path / 'd.npz'}: not an .npz (zip) archive" in _error(
+        tmp_path / "d.npz"
+    )
 
 
 def test_npz_missing_array(tmp_path: Path) -> None:
     np.savez(tmp_path / "d.npz", x=np.zeros((4, 5, 5)))
     message = _error(tmp_path / "d.npz")
-    assert "lacks array(s) ['y']" in message and "d.npz" in message
+    assert "lacks array(s) ['y']" in message
+    assert "d.npz" in message
 
 
 def test_npz_mismatched_lengths(tmp_path: Path) -> None:
@@ -226,12 +252,13 @@ def test_npz_object_array_is_refused_without_pickle(tmp_path: Path) -> None:
     x[:] = [np.zeros((5, 5))] * 4
     np.savez(tmp_path / "d.npz", x=x, y=np.array([0, 1, 0, 1]))
     message = _error(tmp_path / "d.npz")
-    assert "object arrays" in message and "allow_pickle=False" in message
+    assert "object arrays" in message
+    assert "allow_pickle=False" in message
 
 
 def test_single_class(tmp_path: Path) -> None:
     np.savez(tmp_path / "d.npz", x=np.zeros((4, 5, 5)), y=np.full(4, 7))
-    assert "d needs at least 2 classes, found 1: [7]" in _error(tmp_path / "d.npz")
+    assert "dataset 'd' needs at least 2 classes, found 1: [7]" in _error(tmp_path / "d.npz")
 
 
 def test_single_class_image_folder_names_the_class(tmp_path: Path) -> None:
@@ -243,12 +270,41 @@ def test_single_class_image_folder_names_the_class(tmp_path: Path) -> None:
 def test_class_too_small_to_stratify(tmp_path: Path) -> None:
     np.savez(tmp_path / "d.npz", x=np.zeros((5, 5, 5)), y=np.array([0, 0, 0, 0, 3]))
     message = _error(tmp_path / "d.npz")
-    assert "class 3 has 1 image(s)" in message and "at least 2 per class" in message
+    assert "class 3 has 1 image(s)" in message
+    assert "at least 2 per class" in message
+
+
+def test_cap_below_two_per_class_cannot_stratify() -> None:
+    assert "at least 2 per class" in _error("digits", max_images_per_class=1)
+
+
+def test_val_split_smaller_than_class_count() -> None:
+    message = _error("digits", val_fraction=0.001)
+    assert "cannot split dataset 'digits' with val_fraction=0.001" in message
 
 
 @pytest.mark.parametrize("fraction", [0.0, 1.0, -0.5, 1.5])
 def test_val_fraction_out_of_range(fraction: float) -> None:
-    assert f"val_fraction must be in (0, 1), got {fraction}" in _error("digits", val_fraction=fraction)
+    assert f"val_fraction must be in (0, 1), got {fraction}" in _error(
+        "digits", val_fraction=fraction
+    )
+
+
+def test_repr_shows_shapes_not_pixels(digits: Dataset) -> None:
+    text = repr(digits.subset(train=3, val=2))
+    assert text == "Dataset(name='digits', train=(3, 1, 8, 8), val=(2, 1, 8, 8), num_classes=10)"
+
+
+def test_dataset_rejects_mismatched_tensors() -> None:
+    with pytest.raises(DatasetError, match=r"bad: need \(N, C, H, W\) / \(N,\) splits"):
+        Dataset(
+            "bad",
+            torch.zeros(4, 1, 5, 5),
+            torch.zeros(3),
+            torch.zeros(2, 1, 5, 5),
+            torch.zeros(2),
+            2,
+        )
 
 
 def test_dataset_error_is_value_error() -> None:

@@ -99,10 +99,16 @@ class Space(ABC):
     def decode_matrix(self, X: np.ndarray) -> list[Params]:
         return self.encoder.decode(X)
 
+    def structure(self) -> dict[str, Any]:
+        """JSON-able facts that shape candidates but are not searched (fixed strides, SE, ...);
+        part of the fingerprint. Subclasses with such facts override this."""
+        return {}
+
     def fingerprint(self) -> str:
-        """Stable hash of the space's name and distributions: artifacts record it to refuse
-        being loaded against a different space."""
-        spec = {"name": self.name, "params": {n: json.loads(distribution_to_json(d))
-                                              for n, d in self.distributions.items()}}
+        """Stable hash of the space's name, distributions and fixed structure: artifacts record
+        it to refuse being loaded against a different space."""
+        spec = {"name": self.name, "structure": self.structure(),
+                "params": {n: json.loads(distribution_to_json(d))
+                           for n, d in self.distributions.items()}}
         blob = json.dumps(spec, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]

@@ -1,0 +1,141 @@
+"""``jointnas run`` end to end: real trainings recorded in an Optuna study, resume, bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from wsgiref.util import setup_testing_defaults
+
+import optuna
+import pytest
+
+from jointnas.data import Dataset, load_dataset
+from jointnas.errors import ConfigError, InfeasibleConstraintError
+from jointnas.objective import Limits, Objective
+from jointnas.pipeline import RunConfig, run
+from jointnas.samplers import FeasibleSampler
+from jointnas.space.fbnetv3 import FBNetV3Space
+from jointnas.train import TrainingDiverged
+
+
+@pytest.fixture(scope="module")
+def digits() -> Dataset:
+    return load_dataset("digits", seed=0)
+
+
+def _config(tmp_path, **kw) -> RunConfig:
+    base = dict(storage=f"sqlite:///{tmp_path}/s.db", dataset="digits", trials=2, epochs=1,
+                max_mflops=1.0)
+    return RunConfig(**{**base, **kw})
+
+
+def test_run_records_feasible_trained_trials_and_resumes(tmp_path, digits):
+    study = run(_config(tmp_path), data=digits, progress=False)
+    trials = study.get_trials()
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 2
+    for t in trials:
+        assert 0.0 <= t.value <= 1.0
+        assert 0 < t.user_attrs["mflops"] <= 1.0
+        assert t.user_attrs["params"] > 0 and t.user_attrs["acts"] > 0
+        assert t.user_attrs["val_acc_curve"] == [t.value]
+        assert t.intermediate_values == {0: t.value}
+        assert t.system_attrs["constraints:mflops"] <= 0
+        assert t.system_attrs["constraints"] == [t.system_attrs["constraints:mflops"]]
+    assert study.user_attrs["jointnas:space"] == "fbnetv3-small"
+
+    before = [(t.number, t.params, t.value) for t in trials]
+    again = run(_config(tmp_path, trials=3), data=digits, progress=False)
+    after = again.get_trials()
+    assert len(after) == 3
+    assert [(t.number, t.params, t.value) for t in after[:2]] == before
+
+    with pytest.raises(ConfigError, match="epochs=1"):
+        run(_config(tmp_path, epochs=2), data=digits, progress=False)
+    assert len(optuna.load_study(study_name="jointnas", storage=_config(tmp_path).storage)
+               .trials) == 3
+
+
+def test_impossible_limit_names_the_smallest_reachable_cost(tmp_path, digits):
+    with pytest.raises(InfeasibleConstraintError, match=r"needs 0\.112 mflops"):
+        run(_config(tmp_path, max_mflops=0.05), data=digits, progress=False)
+
+
+def test_diverging_trials_fail_with_reason_and_the_study_goes_on(digits):
+    x = digits.x_train.clone()
+    x[:] = float("nan")
+    broken = Dataset(name="nan", x_train=x, y_train=digits.y_train, x_val=digits.x_val,
+                     y_val=digits.y_val, num_classes=10)
+    space = FBNetV3Space()
+    objective = Objective(space=space, data=broken, limits=Limits(mflops=1.0), epochs=1)
+    study = optuna.create_study(direction="maximize", sampler=FeasibleSampler(
+        search_space=space.distributions,
+        constraint=lambda p: objective.limits.values(objective.measure(space.decode(p).arch)),
+        seed=0))
+    study.optimize(objective, n_trials=2, catch=(TrainingDiverged,))
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL] * 2
+    assert all(t.user_attrs["fail_reason"].startswith("diverged: non-finite loss")
+               for t in study.trials)
+
+
+def test_config_validation():
+    with pytest.raises(ConfigError, match="--trials must be >= 1"):
+        RunConfig(trials=0)
+    with pytest.raises(ConfigError, match="--max-mflops must be > 0"):
+        RunConfig(max_mflops=-1.0)
+    with pytest.raises(ConfigError, match="unknown preset"):
+        RunConfig(preset="huge")
+
+
+def _cli(*args: str, cwd) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "jointnas.cli", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_cli_run_end_to_end_and_dashboard_lists_the_study(tmp_path):
+    url = f"sqlite:///{tmp_path}/cli.db"
+    done = _cli("run", "--storage", url, "--study", "e2e", "--dataset", "digits", "--trials",
+                "2", "--epochs", "1", "--no-progress", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "'COMPLETE': 2" in done.stdout and "val_acc" in done.stdout
+
+    import optuna_dashboard
+
+    app = optuna_dashboard.wsgi(url)
+
+    def get(path: str) -> dict:
+        environ: dict = {"PATH_INFO": path, "REQUEST_METHOD": "GET"}
+        setup_testing_defaults(environ)
+        status: list[str] = []
+        body = b"".join(app(environ, lambda s, h, exc=None: status.append(s)))
+        assert status[0].startswith("200"), body[:300]
+        return json.loads(body)
+
+    summaries = get("/api/studies")["study_summaries"]
+    assert [s["study_name"] for s in summaries] == ["e2e"]
+    detail = get(f"/api/studies/{summaries[0]['study_id']}")
+    assert len(detail["trials"]) == 2
+    for trial in detail["trials"]:
+        assert trial["state"] == "Complete" and len(trial["constraints"]) == 1
+        assert {a["key"] for a in trial["user_attrs"]} >= {"mflops", "params", "acts"}
+        assert len(trial["intermediate_values"]) == 1
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--max-mflops", "0.01"], "smallest candidate"),
+    (["--dataset", "no/such/dir"], "does not exist"),
+    (["--storage", "notaurl"], "not a URL"),
+    (["--storage", "nosuchdb://x"], "cannot open storage"),
+    (["--trials", "0"], "must be >= 1"),
+    (["--max-mflops", "abc"], "expected a number"),
+])
+def test_cli_bad_input_is_one_line_and_nonzero(tmp_path, args, message):
+    url = f"sqlite:///{tmp_path}/keep.db"
+    kept = optuna.create_study(study_name="jointnas", storage=url)
+    kept.enqueue_trial({"x": 1})
+    storage = [] if "--storage" in args else ["--storage", url]
+    done = _cli("run", *storage, *args, "--no-progress", cwd=tmp_path)
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0], done.stderr
+    assert len(optuna.load_study(study_name="jointnas", storage=url).trials) == 1
