@@ -72,8 +72,15 @@ def se_channels(channels: Int) -> Int:
 class ConvBNAct(nn.Sequential):
     """k x k convolution (no bias) + BatchNorm + optional activation."""
 
-    def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1,
-                 act: str | None = "relu") -> None:
+    def __init__(
+        self,
+        cin: int,
+        cout: int,
+        kernel: int,
+        stride: int = 1,
+        groups: int = 1,
+        act: str | None = "relu",
+    ) -> None:
         super().__init__(
             nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=False),
             nn.BatchNorm2d(cout),
@@ -136,8 +143,18 @@ class InvertedResidual(nn.Module):
     """MBConv: 1x1 expand (skipped at expansion 1), k x k depthwise, optional SE, 1x1 project;
     identity shortcut with drop path when shapes allow."""
 
-    def __init__(self, cin: int, cout: int, *, kernel: int, stride: int, expansion: int,
-                 se: bool, act: str, depth_scale: float = 0.0) -> None:
+    def __init__(
+        self,
+        cin: int,
+        cout: int,
+        *,
+        kernel: int,
+        stride: int,
+        expansion: int,
+        se: bool,
+        act: str,
+        depth_scale: float = 0.0,
+    ) -> None:
         super().__init__()
         mid = cin * expansion
         self.expand = ConvBNAct(cin, mid, 1, act=act) if expansion != 1 else nn.Identity()
@@ -152,8 +169,9 @@ class InvertedResidual(nn.Module):
         return x + self.drop_path(y) if self.residual else y
 
     @staticmethod
-    def cost(cin: Int, cout: Int, *, kernel: Int, stride: int, expansion: Int, se: bool,
-             size: Int) -> Cost:
+    def cost(
+        cin: Int, cout: Int, *, kernel: Int, stride: int, expansion: Int, se: bool, size: Int
+    ) -> Cost:
         mid = cin * expansion
         total = ConvBNAct.cost(cin, mid, 1, 1, size).masked(expansion != 1)
         total = total + ConvBNAct.cost(mid, mid, kernel, stride, size, groups=mid)

@@ -14,8 +14,9 @@ from torch import nn
 
 
 @torch.no_grad()
-def recalibrate_bn(model: nn.Module, x: torch.Tensor, *, batch_size: int = 256,
-                   channels_last: bool = False) -> None:
+def recalibrate_bn(
+    model: nn.Module, x: torch.Tensor, *, batch_size: int = 256, channels_last: bool = False
+) -> None:
     """Replace every BatchNorm's running mean/var by exact averages over ``x`` (train mode,
     cumulative averaging), then restore each layer's momentum and the model's mode."""
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
@@ -28,7 +29,7 @@ def recalibrate_bn(model: nn.Module, x: torch.Tensor, *, batch_size: int = 256,
         m.momentum = None  # cumulative moving average over the batches below
     model.train()
     for i in range(0, len(x), batch_size):
-        xb = x[i:i + batch_size]
+        xb = x[i : i + batch_size]
         model(xb.contiguous(memory_format=torch.channels_last) if channels_last else xb)
     for m, momentum in zip(norms, momenta, strict=True):
         m.momentum = momentum

@@ -45,32 +45,57 @@ def _positive_float(text: str) -> float:
 
 
 def _add_storage(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--storage", default=DEFAULT_STORAGE,
-                   help="Optuna storage URL (default: %(default)s)")
+    p.add_argument(
+        "--storage", default=DEFAULT_STORAGE, help="Optuna storage URL (default: %(default)s)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="jointnas",
-        description="Joint architecture + training-recipe search (FBNetV3 JointNAS) on Optuna.")
+        description="Joint architecture + training-recipe search (FBNetV3 JointNAS) on Optuna.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="search under a resource limit, training real candidates")
     _add_storage(run)
     run.add_argument("--study", default="jointnas", help="study name (default: %(default)s)")
-    run.add_argument("--preset", default="small", choices=["small", "imagenet"],
-                     help="search space preset (default: %(default)s)")
-    run.add_argument("--dataset", default="mnist5k",
-                     help=f"{' | '.join(BUILTIN_SOURCES)} | path to .npz (x, y) | ImageFolder "
-                          "directory (default: %(default)s)")
-    run.add_argument("--max-mflops", type=_positive_float, default=2.0,
-                     help="MFLOPs limit, multiply-adds (default: %(default)s)")
-    run.add_argument("--max-params", type=_positive_int, default=None,
-                     help="parameter-count limit (default: none)")
-    run.add_argument("--trials", type=_positive_int, default=12,
-                     help="trained candidates in the study (default: %(default)s)")
-    run.add_argument("--epochs", type=_positive_int, default=2,
-                     help="early-stop training budget per candidate (default: %(default)s)")
+    run.add_argument(
+        "--preset",
+        default="small",
+        choices=["small", "imagenet"],
+        help="search space preset (default: %(default)s)",
+    )
+    run.add_argument(
+        "--dataset",
+        default="mnist5k",
+        help=f"{' | '.join(BUILTIN_SOURCES)} | path to .npz (x, y) | ImageFolder "
+        "directory (default: %(default)s)",
+    )
+    run.add_argument(
+        "--max-mflops",
+        type=_positive_float,
+        default=2.0,
+        help="MFLOPs limit, multiply-adds (default: %(default)s)",
+    )
+    run.add_argument(
+        "--max-params",
+        type=_positive_int,
+        default=None,
+        help="parameter-count limit (default: none)",
+    )
+    run.add_argument(
+        "--trials",
+        type=_positive_int,
+        default=20,
+        help="trained candidates in the study (default: %(default)s)",
+    )
+    run.add_argument(
+        "--epochs",
+        type=_positive_int,
+        default=2,
+        help="early-stop training budget per candidate (default: %(default)s)",
+    )
     run.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
     run.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] (default: auto)")
     run.add_argument("--batch-size", type=_positive_int, default=128)
@@ -92,9 +117,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     from jointnas.report import best_trials_table, state_counts
 
     config = RunConfig(
-        storage=args.storage, study_name=args.study, preset=args.preset, dataset=args.dataset,
-        max_mflops=args.max_mflops, max_params=args.max_params, trials=args.trials,
-        epochs=args.epochs, seed=args.seed, device=args.device, batch_size=args.batch_size,
+        storage=args.storage,
+        study_name=args.study,
+        preset=args.preset,
+        dataset=args.dataset,
+        max_mflops=args.max_mflops,
+        max_params=args.max_params,
+        trials=args.trials,
+        epochs=args.epochs,
+        seed=args.seed,
+        device=args.device,
+        batch_size=args.batch_size,
     )
     tune_malloc()
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -33,8 +33,13 @@ def _(arch: Arch, *, num_classes: int, in_channels: int) -> Cost:
         for j in range(stage.depth):
             stride = stage.stride if j == 0 else 1
             total = total + InvertedResidual.cost(
-                cin, stage.width, kernel=stage.kernel, stride=stride,
-                expansion=stage.expansion, se=stage.se, size=size,
+                cin,
+                stage.width,
+                kernel=stage.kernel,
+                stride=stride,
+                expansion=stage.expansion,
+                se=stage.se,
+                size=size,
             )
             size = out_size(size, stride)
             cin = stage.width
@@ -50,8 +55,14 @@ def cost_batch(space: FBNetV3Space, X: np.ndarray, *, num_classes: int, in_chann
     for name, dist in space.distributions.items():
         if name.endswith("_kernel"):  # category index -> kernel size
             cols[name] = np.asarray(dist.choices, dtype=np.int64)[cols[name]]  # type: ignore
-    full = {**{k: np.full(n, v, dtype=np.int64) for k, v in space.fixed.items()
-               if isinstance(v, int) and not isinstance(v, bool)}, **cols}
+    full = {
+        **{
+            k: np.full(n, v, dtype=np.int64)
+            for k, v in space.fixed.items()
+            if isinstance(v, int) and not isinstance(v, bool)
+        },
+        **cols,
+    }
     pre = space.preset
     size = full["resolution"].astype(np.int64)
     total = ConvBNAct.cost(in_channels, full["stem_width"], 3, pre.stem_stride, size)
@@ -62,8 +73,9 @@ def cost_batch(space: FBNetV3Space, X: np.ndarray, *, num_classes: int, in_chann
         kernel, expansion = full[f"s{i}_kernel"], full[f"s{i}_expansion"]
         for j in range(spec.depth[1]):
             stride = spec.stride if j == 0 else 1
-            block = InvertedResidual.cost(cin, width, kernel=kernel, stride=stride,
-                                          expansion=expansion, se=spec.se, size=size)
+            block = InvertedResidual.cost(
+                cin, width, kernel=kernel, stride=stride, expansion=expansion, se=spec.se, size=size
+            )
             total = total + (block if j == 0 else block.masked(depth > j))
             size = out_size(size, stride)  # stride > 1 only on the always-present first block
             cin = width

@@ -17,8 +17,9 @@ from jointnas.space.fbnetv3 import Arch
 
 
 @singledispatch
-def build_model(arch: Any, num_classes: int, in_channels: int, *, seed: int | None = None
-                ) -> nn.Module:
+def build_model(
+    arch: Any, num_classes: int, in_channels: int, *, seed: int | None = None
+) -> nn.Module:
     """Build the network for ``arch``; with ``seed``, initialise weights reproducibly without
     touching the caller's global torch RNG."""
     raise TypeError(f"no model builder registered for {type(arch).__name__}")
@@ -36,11 +37,18 @@ class FBNetV3Net(nn.Module):
         cin = arch.stem_width
         for stage in arch.stages:
             for j in range(stage.depth):
-                blocks.append(InvertedResidual(
-                    cin, stage.width, kernel=stage.kernel, stride=stage.stride if j == 0 else 1,
-                    expansion=stage.expansion, se=stage.se, act=stage.act,
-                    depth_scale=len(blocks) / max(total - 1, 1),
-                ))
+                blocks.append(
+                    InvertedResidual(
+                        cin,
+                        stage.width,
+                        kernel=stage.kernel,
+                        stride=stage.stride if j == 0 else 1,
+                        expansion=stage.expansion,
+                        se=stage.se,
+                        act=stage.act,
+                        depth_scale=len(blocks) / max(total - 1, 1),
+                    )
+                )
                 cin = stage.width
         self.blocks = nn.Sequential(*blocks)
         self.head = Head(cin, arch.head_width, num_classes, arch.head_act)

@@ -58,8 +58,7 @@ def trial_seed(seed: int, number: int) -> int:
     return int(np.random.SeedSequence([seed, number]).generate_state(1)[0])
 
 
-def record_constraints(trial: optuna.Trial, names: Sequence[str], values: Sequence[float]
-                       ) -> None:
+def record_constraints(trial: optuna.Trial, names: Sequence[str], values: Sequence[float]) -> None:
     """Store constraints for Optuna 5 samplers and for optuna-dashboard 0.21's column."""
     for name, value in zip(names, values, strict=True):
         trial.set_constraint(name, value)
@@ -101,10 +100,18 @@ class Objective:
         seed = trial_seed(self.seed, trial.number)
         model = build_model(candidate.arch, self.data.num_classes, self.data.in_channels, seed=seed)
         try:
-            result = train(model, candidate.recipe, self.data, epochs=self.epochs, seed=seed,
-                           device=self.device, trial=trial, batch_size=self.batch_size,
-                           resolution=getattr(candidate.arch, "resolution", None),
-                           **self.train_kwargs)
+            result = train(
+                model,
+                candidate.recipe,
+                self.data,
+                epochs=self.epochs,
+                seed=seed,
+                device=self.device,
+                trial=trial,
+                batch_size=self.batch_size,
+                resolution=getattr(candidate.arch, "resolution", None),
+                **self.train_kwargs,
+            )
         except TrainingDiverged as exc:
             trial.set_user_attr("fail_reason", f"diverged: {exc}")
             raise

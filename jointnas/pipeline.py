@@ -22,8 +22,11 @@ from jointnas.space.fbnetv3 import PRESETS, FBNetV3Space
 from jointnas.storage import check_study_attrs, open_storage
 from jointnas.train import TrainingDiverged, resolve_device
 
-FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
-            optuna.trial.TrialState.FAIL)
+FINISHED = (
+    optuna.trial.TrialState.COMPLETE,
+    optuna.trial.TrialState.PRUNED,
+    optuna.trial.TrialState.FAIL,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,7 +39,7 @@ class RunConfig:
     dataset: str = "mnist5k"
     max_mflops: float | None = 2.0
     max_params: int | None = None
-    trials: int = 12
+    trials: int = 20
     epochs: int = 2
     seed: int = 0
     device: str = "auto"
@@ -47,8 +50,9 @@ class RunConfig:
             raise ConfigError(f"unknown preset {self.preset!r}; choose one of {sorted(PRESETS)}")
         for name in ("trials", "epochs", "batch_size"):
             if getattr(self, name) < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, "
-                                  f"got {getattr(self, name)}")
+                raise ConfigError(
+                    f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}"
+                )
         if not self.study_name.strip():
             raise ConfigError("--study must be a non-empty name")
         try:
@@ -64,48 +68,69 @@ class RunConfig:
 
 def check_reachable(space: FBNetV3Space, limits: Limits, data: Dataset) -> None:
     """Refuse a limit below the cheapest candidate, naming the smallest reachable cost."""
-    smallest = cost(space.decode(space.smallest_params()).arch,
-                    num_classes=data.num_classes, in_channels=data.in_channels)
+    smallest = cost(
+        space.decode(space.smallest_params()).arch,
+        num_classes=data.num_classes,
+        in_channels=data.in_channels,
+    )
     values = limits.values(smallest)
     for (key, limit), value in zip(limits.active().items(), values, strict=True):
         if value > 0:
             reachable = smallest.mflops if key == "mflops" else getattr(smallest, key)
             raise InfeasibleConstraintError(
                 f"--max-{key} {limit:g} is impossible: the smallest candidate of the "
-                f"{space.preset.name!r} space needs {reachable:g} {key}")
+                f"{space.preset.name!r} space needs {reachable:g} {key}"
+            )
 
 
-def run(config: RunConfig, *, data: Dataset | None = None, progress: bool = True
-        ) -> optuna.Study:
+def run(config: RunConfig, *, data: Dataset | None = None, progress: bool = True) -> optuna.Study:
     """Run (or resume) the search described by ``config``; return the Optuna study."""
     space = FBNetV3Space(preset=config.preset)
     data = load_dataset(config.dataset, seed=config.seed) if data is None else data
     limits = config.limits
     check_reachable(space, limits, data)
-    objective = Objective(space=space, data=data, limits=limits, epochs=config.epochs,
-                          seed=config.seed, device=config.device, batch_size=config.batch_size)
+    objective = Objective(
+        space=space,
+        data=data,
+        limits=limits,
+        epochs=config.epochs,
+        seed=config.seed,
+        device=config.device,
+        batch_size=config.batch_size,
+    )
 
     def constraint(params: dict) -> list[float]:
         return limits.values(objective.measure(space.decode(params).arch))
 
-    sampler = FeasibleSampler(search_space=space.distributions, constraint=constraint,
-                              seed=config.seed)
+    sampler = FeasibleSampler(
+        search_space=space.distributions, constraint=constraint, seed=config.seed
+    )
     study = optuna.create_study(
-        storage=open_storage(config.storage), study_name=config.study_name,
-        direction="maximize", sampler=sampler, pruner=optuna.pruners.NopPruner(),
+        storage=open_storage(config.storage),
+        study_name=config.study_name,
+        direction="maximize",
+        sampler=sampler,
+        pruner=optuna.pruners.NopPruner(),
         load_if_exists=True,
     )
-    check_study_attrs(study, {
-        "jointnas:space": space.name,
-        "jointnas:space_fingerprint": space.fingerprint(),
-        "jointnas:dataset": data.name,
-        "jointnas:seed": config.seed,
-        "jointnas:epochs": config.epochs,
-    })
+    check_study_attrs(
+        study,
+        {
+            "jointnas:space": space.name,
+            "jointnas:space_fingerprint": space.fingerprint(),
+            "jointnas:dataset": data.name,
+            "jointnas:seed": config.seed,
+            "jointnas:epochs": config.epochs,
+        },
+    )
     study.set_user_attr("jointnas:limits", limits.active())
     done = sum(t.state in FINISHED for t in study.get_trials(deepcopy=False))
     remaining = config.trials - done
     if remaining > 0:
-        study.optimize(objective, n_trials=remaining, catch=(TrainingDiverged, CandidateRejected),
-                       show_progress_bar=progress)
+        study.optimize(
+            objective,
+            n_trials=remaining,
+            catch=(TrainingDiverged, CandidateRejected),
+            show_progress_bar=progress,
+        )
     return study

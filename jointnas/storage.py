@@ -42,7 +42,8 @@ def check_study_attrs(study: optuna.Study, expected: Mapping[str, Any]) -> None:
         if key in current and current[key] != value:
             raise ConfigError(
                 f"study {study.study_name!r} was made with {key}={current[key]!r}, not "
-                f"{value!r}; use another --study name or the same settings")
+                f"{value!r}; use another --study name or the same settings"
+            )
     for key, value in expected.items():
         if key not in current:
             study.set_user_attr(key, value)

@@ -68,8 +68,11 @@ def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
     decay = [p for p in model.parameters() if p.ndim > 1]
     no_decay = [p for p in model.parameters() if p.ndim <= 1]
     lr = recipe.lr * LR_SCALE[recipe.optimizer]
-    wd = recipe.weight_decay / LR_SCALE[recipe.optimizer] if recipe.optimizer == "adamw" else (
-        recipe.weight_decay)
+    wd = (
+        recipe.weight_decay / LR_SCALE[recipe.optimizer]
+        if recipe.optimizer == "adamw"
+        else (recipe.weight_decay)
+    )
     groups = [{"params": decay, "weight_decay": wd}, {"params": no_decay, "weight_decay": 0.0}]
     if recipe.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=0.9, nesterov=True)
@@ -111,26 +114,44 @@ def make_ema(model: nn.Module, decay: float) -> AveragedModel:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 1000,
-             amp_dtype: torch.dtype | None = None, channels_last: bool = False) -> float:
+def evaluate(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    batch_size: int = 1000,
+    amp_dtype: torch.dtype | None = None,
+    channels_last: bool = False,
+) -> float:
     """Top-1 accuracy of ``model`` on (x, y) already on the model's device."""
     model.eval()
     correct = 0
     for i in range(0, len(x), batch_size):
-        xb = x[i:i + batch_size]
+        xb = x[i : i + batch_size]
         if channels_last:
             xb = xb.contiguous(memory_format=torch.channels_last)
         with torch.autocast(x.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-            correct += int((model(xb).argmax(1) == y[i:i + batch_size]).sum())
+            correct += int((model(xb).argmax(1) == y[i : i + batch_size]).sum())
     return correct / len(x)
 
 
-def train(model: nn.Module, recipe: Recipe, data: Dataset, *, epochs: int, seed: int,
-          device: str | torch.device = "auto", trial: optuna.trial.BaseTrial | None = None,
-          resolution: int | None = None, batch_size: int = 128,
-          schedule_epochs: int | None = None, warmup_epochs: float = 0.25,
-          ema_decay: float = 0.999, channels_last: bool | None = None,
-          bn_recalibration: int = 1024) -> TrainResult:
+def train(
+    model: nn.Module,
+    recipe: Recipe,
+    data: Dataset,
+    *,
+    epochs: int,
+    seed: int,
+    device: str | torch.device = "auto",
+    trial: optuna.trial.BaseTrial | None = None,
+    resolution: int | None = None,
+    batch_size: int = 128,
+    schedule_epochs: int | None = None,
+    warmup_epochs: float = 0.25,
+    ema_decay: float = 0.999,
+    channels_last: bool | None = None,
+    bn_recalibration: int = 1024,
+) -> TrainResult:
     """Train ``model`` in place with ``recipe`` on ``data``; return per-epoch validation accuracy.
 
     ``schedule_epochs`` (default ``epochs``) lays the cosine schedule over a longer budget and
@@ -187,7 +208,7 @@ def train(model: nn.Module, recipe: Recipe, data: Dataset, *, epochs: int, seed:
             order = torch.randperm(len(x_train), generator=shuffle).to(dev)
             loss_sum = torch.zeros((), device=dev)
             for step in range(steps_per_epoch):
-                idx = order[step * batch_size:(step + 1) * batch_size]
+                idx = order[step * batch_size : (step + 1) * batch_size]
                 xb, yb = x_train[idx], y_train[idx]
                 lam = float(rng.beta(recipe.mixup, recipe.mixup)) if recipe.mixup > 0 else 1.0
                 if lam < 1.0:
@@ -199,10 +220,12 @@ def train(model: nn.Module, recipe: Recipe, data: Dataset, *, epochs: int, seed:
                     loss = F.cross_entropy(out, yb, label_smoothing=recipe.label_smoothing)
                     if lam < 1.0:
                         loss = lam * loss + (1.0 - lam) * F.cross_entropy(
-                            out, yb.flip(0), label_smoothing=recipe.label_smoothing)
+                            out, yb.flip(0), label_smoothing=recipe.label_smoothing
+                        )
                 if not torch.isfinite(loss):
                     raise TrainingDiverged(
-                        f"non-finite loss ({float(loss.detach())}) at epoch {epoch + 1}, step {step + 1}")
+                        f"non-finite loss ({float(loss.detach())}) at epoch {epoch + 1}, step {step + 1}"
+                    )
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 scaler.step(optimizer)
@@ -218,10 +241,10 @@ def train(model: nn.Module, recipe: Recipe, data: Dataset, *, epochs: int, seed:
             scored = ema.module if ema is not None else model
             if bn_recalibration > 0:
                 with torch.autocast(dev.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                    recalibrate_bn(scored, x_train[order[:bn_recalibration]],
-                                   channels_last=channels_last)
-            acc = evaluate(scored, x_val, y_val, amp_dtype=amp_dtype,
-                           channels_last=channels_last)
+                    recalibrate_bn(
+                        scored, x_train[order[:bn_recalibration]], channels_last=channels_last
+                    )
+            acc = evaluate(scored, x_val, y_val, amp_dtype=amp_dtype, channels_last=channels_last)
             val_acc.append(acc)
             if trial is not None:
                 trial.report(acc, epoch)

@@ -25,8 +25,9 @@ def digits() -> Dataset:
 
 
 def _config(tmp_path, **kw) -> RunConfig:
-    base = dict(storage=f"sqlite:///{tmp_path}/s.db", dataset="digits", trials=2, epochs=1,
-                max_mflops=1.0)
+    base = dict(
+        storage=f"sqlite:///{tmp_path}/s.db", dataset="digits", trials=2, epochs=1, max_mflops=1.0
+    )
     return RunConfig(**{**base, **kw})
 
 
@@ -52,8 +53,9 @@ def test_run_records_feasible_trained_trials_and_resumes(tmp_path, digits):
 
     with pytest.raises(ConfigError, match="epochs=1"):
         run(_config(tmp_path, epochs=2), data=digits, progress=False)
-    assert len(optuna.load_study(study_name="jointnas", storage=_config(tmp_path).storage)
-               .trials) == 3
+    assert (
+        len(optuna.load_study(study_name="jointnas", storage=_config(tmp_path).storage).trials) == 3
+    )
 
 
 def test_impossible_limit_names_the_smallest_reachable_cost(tmp_path, digits):
@@ -64,18 +66,29 @@ def test_impossible_limit_names_the_smallest_reachable_cost(tmp_path, digits):
 def test_diverging_trials_fail_with_reason_and_the_study_goes_on(digits):
     x = digits.x_train.clone()
     x[:] = float("nan")
-    broken = Dataset(name="nan", x_train=x, y_train=digits.y_train, x_val=digits.x_val,
-                     y_val=digits.y_val, num_classes=10)
+    broken = Dataset(
+        name="nan",
+        x_train=x,
+        y_train=digits.y_train,
+        x_val=digits.x_val,
+        y_val=digits.y_val,
+        num_classes=10,
+    )
     space = FBNetV3Space()
     objective = Objective(space=space, data=broken, limits=Limits(mflops=1.0), epochs=1)
-    study = optuna.create_study(direction="maximize", sampler=FeasibleSampler(
-        search_space=space.distributions,
-        constraint=lambda p: objective.limits.values(objective.measure(space.decode(p).arch)),
-        seed=0))
+    study = optuna.create_study(
+        direction="maximize",
+        sampler=FeasibleSampler(
+            search_space=space.distributions,
+            constraint=lambda p: objective.limits.values(objective.measure(space.decode(p).arch)),
+            seed=0,
+        ),
+    )
     study.optimize(objective, n_trials=2, catch=(TrainingDiverged,))
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL] * 2
-    assert all(t.user_attrs["fail_reason"].startswith("diverged: non-finite loss")
-               for t in study.trials)
+    assert all(
+        t.user_attrs["fail_reason"].startswith("diverged: non-finite loss") for t in study.trials
+    )
 
 
 def test_config_validation():
@@ -88,14 +101,32 @@ def test_config_validation():
 
 
 def _cli(*args: str, cwd) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "jointnas.cli", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "jointnas.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_cli_run_end_to_end_and_dashboard_lists_the_study(tmp_path):
     url = f"sqlite:///{tmp_path}/cli.db"
-    done = _cli("run", "--storage", url, "--study", "e2e", "--dataset", "digits", "--trials",
-                "2", "--epochs", "1", "--no-progress", cwd=tmp_path)
+    done = _cli(
+        "run",
+        "--storage",
+        url,
+        "--study",
+        "e2e",
+        "--dataset",
+        "digits",
+        "--trials",
+        "2",
+        "--epochs",
+        "1",
+        "--no-progress",
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     assert "'COMPLETE': 2" in done.stdout and "val_acc" in done.stdout
 
@@ -121,14 +152,17 @@ def test_cli_run_end_to_end_and_dashboard_lists_the_study(tmp_path):
         assert len(trial["intermediate_values"]) == 1
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--max-mflops", "0.01"], "smallest candidate"),
-    (["--dataset", "no/such/dir"], "does not exist"),
-    (["--storage", "notaurl"], "not a URL"),
-    (["--storage", "nosuchdb://x"], "cannot open storage"),
-    (["--trials", "0"], "must be >= 1"),
-    (["--max-mflops", "abc"], "expected a number"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--max-mflops", "0.01"], "smallest candidate"),
+        (["--dataset", "no/such/dir"], "does not exist"),
+        (["--storage", "notaurl"], "not a URL"),
+        (["--storage", "nosuchdb://x"], "cannot open storage"),
+        (["--trials", "0"], "must be >= 1"),
+        (["--max-mflops", "abc"], "expected a number"),
+    ],
+)
 def test_cli_bad_input_is_one_line_and_nonzero(tmp_path, args, message):
     url = f"sqlite:///{tmp_path}/keep.db"
     kept = optuna.create_study(study_name="jointnas", storage=url)

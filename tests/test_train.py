@@ -46,23 +46,31 @@ def test_reaches_accuracy_far_above_chance(data, arch):
 
 
 def test_every_recipe_knob_on_still_learns(data, arch):
-    recipe = Recipe(optimizer="rmsprop", lr=0.1, weight_decay=1e-4, mixup=0.2, dropout=0.2,
-                    drop_path=0.2, ema=True, label_smoothing=0.1)
-    result = train(build_model(arch, 10, 1, seed=0), recipe, data, epochs=2, seed=0,
-                   resolution=16)
+    recipe = Recipe(
+        optimizer="rmsprop",
+        lr=0.1,
+        weight_decay=1e-4,
+        mixup=0.2,
+        dropout=0.2,
+        drop_path=0.2,
+        ema=True,
+        label_smoothing=0.1,
+    )
+    result = train(build_model(arch, 10, 1, seed=0), recipe, data, epochs=2, seed=0, resolution=16)
     assert result.final_acc > 0.4
 
 
 def test_deterministic_on_cpu_and_leaves_global_rng_alone(data, arch):
     recipe = Recipe(optimizer="adamw", lr=0.1, weight_decay=1e-4, mixup=0.3, drop_path=0.1)
     state = torch.get_rng_state()
-    runs = [train(build_model(arch, 10, 1, seed=1), recipe, data, epochs=1, seed=3,
-                  resolution=16) for _ in range(2)]
+    runs = [
+        train(build_model(arch, 10, 1, seed=1), recipe, data, epochs=1, seed=3, resolution=16)
+        for _ in range(2)
+    ]
     assert runs[0].val_acc == runs[1].val_acc
     assert runs[0].train_loss == runs[1].train_loss
     assert torch.equal(state, torch.get_rng_state())
-    other = train(build_model(arch, 10, 1, seed=1), recipe, data, epochs=1, seed=4,
-                  resolution=16)
+    other = train(build_model(arch, 10, 1, seed=1), recipe, data, epochs=1, seed=4, resolution=16)
     assert other.train_loss != runs[0].train_loss
 
 
@@ -70,8 +78,14 @@ def test_nan_loss_raises_training_diverged(arch):
     clean = load_dataset("digits", seed=0)
     x = clean.x_train.clone()
     x[:] = float("nan")
-    broken = Dataset(name="nan", x_train=x, y_train=clean.y_train, x_val=clean.x_val,
-                     y_val=clean.y_val, num_classes=10)
+    broken = Dataset(
+        name="nan",
+        x_train=x,
+        y_train=clean.y_train,
+        x_val=clean.x_val,
+        y_val=clean.y_val,
+        num_classes=10,
+    )
     with pytest.raises(TrainingDiverged, match="non-finite loss .* epoch 1, step 1"):
         train(build_model(arch, 10, 1, seed=0), SGD, broken, epochs=1, seed=0, resolution=16)
 
@@ -85,14 +99,22 @@ def test_reports_each_epoch_and_honours_pruning(data, arch):
     study = optuna.create_study(direction="maximize", pruner=_PruneAll())
     trial = study.ask()
     with pytest.raises(optuna.TrialPruned, match="after epoch 1"):
-        train(build_model(arch, 10, 1, seed=0), SGD, data, epochs=3, seed=0, trial=trial,
-              resolution=16)
+        train(
+            build_model(arch, 10, 1, seed=0),
+            SGD,
+            data,
+            epochs=3,
+            seed=0,
+            trial=trial,
+            resolution=16,
+        )
     assert list(trial.storage.get_trial(trial._trial_id).intermediate_values) == [0]
 
     study = optuna.create_study(direction="maximize")
     trial = study.ask()
-    result = train(build_model(arch, 10, 1, seed=0), SGD, data, epochs=2, seed=0, trial=trial,
-                   resolution=16)
+    result = train(
+        build_model(arch, 10, 1, seed=0), SGD, data, epochs=2, seed=0, trial=trial, resolution=16
+    )
     reported = study._storage.get_trial(trial._trial_id).intermediate_values
     assert reported == {0: result.val_acc[0], 1: result.val_acc[1]}
 
@@ -112,8 +134,9 @@ def test_optimizer_scales_and_regularization(arch):
         opt = make_optimizer(model, Recipe(optimizer=name, lr=0.2, weight_decay=1e-4))
         assert opt.param_groups[0]["lr"] == pytest.approx(0.2 * LR_SCALE[name])
         assert opt.param_groups[1]["weight_decay"] == 0.0  # no decay on biases / BN
-    apply_regularization(model, Recipe(optimizer="sgd", lr=0.1, weight_decay=0.0, dropout=0.25,
-                                       drop_path=0.2))
+    apply_regularization(
+        model, Recipe(optimizer="sgd", lr=0.1, weight_decay=0.0, dropout=0.25, drop_path=0.2)
+    )
     assert model.head.dropout.p == 0.25
     rates = [m.p for m in model.modules() if type(m).__name__ == "DropPath"]
     assert rates and max(rates) <= 0.2 and rates == sorted(rates)

@@ -28,8 +28,14 @@ def is_feasible(values: Sequence[float]) -> bool:
     return all(v <= 0 for v in values)
 
 
-def sample_feasible(encoder: Encoder, constraint: Constraint, rng: np.random.Generator, *,
-                    max_tries: int = 20_000, batch: int = 256) -> Params:
+def sample_feasible(
+    encoder: Encoder,
+    constraint: Constraint,
+    rng: np.random.Generator,
+    *,
+    max_tries: int = 20_000,
+    batch: int = 256,
+) -> Params:
     """First feasible candidate among uniform random draws; capped, with an error that says
     how tight the constraint is."""
     tried = 0
@@ -41,7 +47,8 @@ def sample_feasible(encoder: Encoder, constraint: Constraint, rng: np.random.Gen
         tried += n
     raise InfeasibleConstraintError(
         f"no feasible candidate in {max_tries} random draws: the constraint admits less than "
-        f"1 in {max_tries} of the space; loosen the limit")
+        f"1 in {max_tries} of the space; loosen the limit"
+    )
 
 
 class FeasibleSampler(BaseSampler):
@@ -51,8 +58,14 @@ class FeasibleSampler(BaseSampler):
     parallel study proposes the same candidate for the same trial number without any state.
     """
 
-    def __init__(self, *, search_space: Mapping[str, BaseDistribution], constraint: Constraint,
-                 seed: int | None = None, max_tries: int = 20_000) -> None:
+    def __init__(
+        self,
+        *,
+        search_space: Mapping[str, BaseDistribution],
+        constraint: Constraint,
+        seed: int | None = None,
+        max_tries: int = 20_000,
+    ) -> None:
         if not callable(constraint):
             raise TypeError("constraint must be a callable params -> sequence of floats")
         if max_tries < 1:
@@ -67,19 +80,26 @@ class FeasibleSampler(BaseSampler):
         self._seed = int(np.random.SeedSequence().entropy)
         self._fallback.reseed_rng()
 
-    def infer_relative_search_space(self, study: Study, trial: FrozenTrial
-                                    ) -> dict[str, BaseDistribution]:
+    def infer_relative_search_space(
+        self, study: Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
         return dict(self._encoder.distributions)
 
-    def sample_relative(self, study: Study, trial: FrozenTrial,
-                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+    def sample_relative(
+        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
         if not search_space:
             return {}
         rng = np.random.default_rng([self._seed, trial.number])
         return sample_feasible(self._encoder, self._constraint, rng, max_tries=self._max_tries)
 
-    def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str,
-                           param_distribution: BaseDistribution) -> Any:
+    def sample_independent(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
         optuna.logging.get_logger(__name__).warning(
             f"parameter {param_name!r} is outside the sampler's search space; sampled at random"
         )

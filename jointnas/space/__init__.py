@@ -4,5 +4,15 @@ from jointnas.space.base import Candidate, Space
 from jointnas.space.encoding import Encoder
 from jointnas.space.fbnetv3 import PRESETS, Arch, FBNetV3Space, Preset, Recipe, Stage, StageSpec
 
-__all__ = ["PRESETS", "Arch", "Candidate", "Encoder", "FBNetV3Space", "Preset", "Recipe", "Space",
-           "Stage", "StageSpec"]
+__all__ = [
+    "PRESETS",
+    "Arch",
+    "Candidate",
+    "Encoder",
+    "FBNetV3Space",
+    "Preset",
+    "Recipe",
+    "Space",
+    "Stage",
+    "StageSpec",
+]

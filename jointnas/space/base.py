@@ -107,8 +107,12 @@ class Space(ABC):
     def fingerprint(self) -> str:
         """Stable hash of the space's name, distributions and fixed structure: artifacts record
         it to refuse being loaded against a different space."""
-        spec = {"name": self.name, "structure": self.structure(),
-                "params": {n: json.loads(distribution_to_json(d))
-                           for n, d in self.distributions.items()}}
+        spec = {
+            "name": self.name,
+            "structure": self.structure(),
+            "params": {
+                n: json.loads(distribution_to_json(d)) for n, d in self.distributions.items()
+            },
+        }
         blob = json.dumps(spec, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]

@@ -163,8 +163,16 @@ IMAGENET = Preset(
 
 PRESETS: dict[str, Preset] = {"small": SMALL, "imagenet": IMAGENET}
 
-RECIPE_KEYS = ("optimizer", "lr", "weight_decay", "mixup", "dropout", "drop_path", "ema",
-               "label_smoothing")
+RECIPE_KEYS = (
+    "optimizer",
+    "lr",
+    "weight_decay",
+    "mixup",
+    "dropout",
+    "drop_path",
+    "ema",
+    "label_smoothing",
+)
 _STAGE_KEYS = ("kernel", "expansion", "width", "depth")
 
 
