@@ -223,9 +223,8 @@ def train(
                             out, yb.flip(0), label_smoothing=recipe.label_smoothing
                         )
                 if not torch.isfinite(loss):
-                    raise TrainingDiverged(
-                        f"non-finite loss ({float(loss.detach())}) at epoch {epoch + 1}, step {step + 1}"
-                    )
+                    where = f"epoch {epoch + 1}, step {step + 1}"
+                    raise TrainingDiverged(f"non-finite loss ({float(loss.detach())}) at {where}")
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 scaler.step(optimizer)
