@@ -22,11 +22,14 @@ from jointnas.space.fbnetv3 import PRESETS, FBNetV3Space
 from jointnas.storage import check_study_attrs, open_storage
 from jointnas.train import TrainingDiverged, resolve_device
 
-FINISHED = (
-    optuna.trial.TrialState.COMPLETE,
-    optuna.trial.TrialState.PRUNED,
-    optuna.trial.TrialState.FAIL,
-)
+
+def counts_toward_budget(trial: optuna.trial.FrozenTrial) -> bool:
+    """Completed, pruned and deliberately failed trials (diverged, infeasible: they carry a
+    ``fail_reason``) use up the budget; a trial cut off by Ctrl-C or a crash is retried."""
+    state = trial.state
+    if state == optuna.trial.TrialState.FAIL:
+        return "fail_reason" in trial.user_attrs
+    return state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -124,7 +127,7 @@ def run(config: RunConfig, *, data: Dataset | None = None, progress: bool = True
         },
     )
     study.set_user_attr("jointnas:limits", limits.active())
-    done = sum(t.state in FINISHED for t in study.get_trials(deepcopy=False))
+    done = sum(counts_toward_budget(t) for t in study.get_trials(deepcopy=False))
     remaining = config.trials - done
     if remaining > 0:
         study.optimize(

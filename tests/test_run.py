@@ -58,6 +58,17 @@ def test_run_records_feasible_trained_trials_and_resumes(tmp_path, digits):
     )
 
 
+def test_interrupted_trial_is_retried_not_counted(tmp_path, digits):
+    config = _config(tmp_path, trials=1)
+    study = optuna.create_study(
+        study_name=config.study_name, storage=config.storage, direction="maximize"
+    )
+    study.tell(study.ask(), state=optuna.trial.TrialState.FAIL)  # as after Ctrl-C or a crash
+    study = run(config, data=digits, progress=False)
+    states = [t.state for t in study.trials]
+    assert states == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.COMPLETE]
+
+
 def test_impossible_limit_names_the_smallest_reachable_cost(tmp_path, digits):
     with pytest.raises(InfeasibleConstraintError, match=r"needs 0\.112 mflops"):
         run(_config(tmp_path, max_mflops=0.05), data=digits, progress=False)
