@@ -11,13 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import optuna
 
 from jointnas.cost import cost
 from jointnas.data import Dataset, load_dataset
 from jointnas.errors import ConfigError, InfeasibleConstraintError
 from jointnas.objective import CandidateRejected, Limits, Objective
-from jointnas.samplers import FeasibleSampler
+from jointnas.samplers import FeasibleSampler, sample_feasible
+from jointnas.samplers.feasible import Constraint
 from jointnas.space.fbnetv3 import PRESETS, FBNetV3Space
 from jointnas.storage import check_study_attrs, open_storage
 from jointnas.train import TrainingDiverged, resolve_device
@@ -69,8 +71,12 @@ class RunConfig:
         return Limits(mflops=self.max_mflops, params=self.max_params)
 
 
-def check_reachable(space: FBNetV3Space, limits: Limits, data: Dataset) -> None:
-    """Refuse a limit below the cheapest candidate, naming the smallest reachable cost."""
+def check_reachable(
+    space: FBNetV3Space, limits: Limits, data: Dataset, constraint: Constraint, seed: int
+) -> None:
+    """Refuse a limit below the cheapest candidate, naming the smallest reachable cost, or one
+    so tight that random draws find no feasible candidate: checked before any trial exists, so
+    a refused run leaves the storage as it was."""
     smallest = cost(
         space.decode(space.smallest_params()).arch,
         num_classes=data.num_classes,
@@ -84,6 +90,13 @@ def check_reachable(space: FBNetV3Space, limits: Limits, data: Dataset) -> None:
                 f"--max-{key} {limit:g} is impossible: the smallest candidate of the "
                 f"{space.preset.name!r} space needs {reachable:g} {key}"
             )
+    try:
+        sample_feasible(space.encoder, constraint, np.random.default_rng(seed))
+    except InfeasibleConstraintError as exc:
+        raise InfeasibleConstraintError(
+            f"limits {limits.active()} are too tight to search: {exc} (the smallest candidate "
+            f"needs {smallest.mflops:g} mflops, {smallest.params} params)"
+        ) from None
 
 
 def run(config: RunConfig, *, data: Dataset | None = None, progress: bool = True) -> optuna.Study:
@@ -91,7 +104,6 @@ def run(config: RunConfig, *, data: Dataset | None = None, progress: bool = True
     space = FBNetV3Space(preset=config.preset)
     data = load_dataset(config.dataset, seed=config.seed) if data is None else data
     limits = config.limits
-    check_reachable(space, limits, data)
     objective = Objective(
         space=space,
         data=data,
@@ -104,6 +116,8 @@ def run(config: RunConfig, *, data: Dataset | None = None, progress: bool = True
 
     def constraint(params: dict) -> list[float]:
         return limits.values(objective.measure(space.decode(params).arch))
+
+    check_reachable(space, limits, data, constraint, config.seed)
 
     sampler = FeasibleSampler(
         search_space=space.distributions, constraint=constraint, seed=config.seed

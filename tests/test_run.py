@@ -74,6 +74,13 @@ def test_impossible_limit_names_the_smallest_reachable_cost(tmp_path, digits):
         run(_config(tmp_path, max_mflops=0.05), data=digits, progress=False)
 
 
+def test_too_tight_limit_is_refused_before_any_trial_exists(tmp_path, digits):
+    with pytest.raises(InfeasibleConstraintError, match="too tight to search"):
+        run(_config(tmp_path, max_mflops=0.1125), data=digits, progress=False)
+    summaries = optuna.get_all_study_summaries(_config(tmp_path).storage)
+    assert summaries == []
+
+
 def test_diverging_trials_fail_with_reason_and_the_study_goes_on(digits):
     x = digits.x_train.clone()
     x[:] = float("nan")
