@@ -102,6 +102,7 @@ def check_reachable(
 def run(config: RunConfig, *, data: Dataset | None = None, progress: bool = True) -> optuna.Study:
     """Run (or resume) the search described by ``config``; return the Optuna study."""
     space = FBNetV3Space(preset=config.preset)
+    storage = open_storage(config.storage)  # fail fast, before the slower data loading
     data = load_dataset(config.dataset, seed=config.seed) if data is None else data
     limits = config.limits
     objective = Objective(
@@ -123,7 +124,7 @@ def run(config: RunConfig, *, data: Dataset | None = None, progress: bool = True
         search_space=space.distributions, constraint=constraint, seed=config.seed
     )
     study = optuna.create_study(
-        storage=open_storage(config.storage),
+        storage=storage,
         study_name=config.study_name,
         direction="maximize",
         sampler=sampler,

@@ -9,7 +9,6 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-from optuna.distributions import CategoricalDistribution
 
 from jointnas.blocks import ConvBNAct, Cost, Head, InvertedResidual, SqueezeExcite, se_channels
 from jointnas.cost import cost, cost_batch
@@ -26,28 +25,12 @@ ARGS = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> object:
-    """Trace on one thread: on a shared 2-core box, OpenMP's 2 threads are ~10x slower here."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _samples(space: FBNetV3Space, n: int, seed: int) -> list[dict]:
     rng = np.random.default_rng(seed)
     return [space.sample(rng) for _ in range(n)]
-
-
-def _largest_params(space: FBNetV3Space) -> dict:
-    out = {}
-    for name, dist in space.distributions.items():
-        if isinstance(dist, CategoricalDistribution):
-            out[name] = max(dist.choices) if name.endswith("_kernel") else dist.choices[-1]
-        else:
-            out[name] = dist.high
-    return out
 
 
 def _fvcore(model: torch.nn.Module, x: torch.Tensor) -> tuple[int, int]:
@@ -98,7 +81,7 @@ def test_imagenet_analytic_cost_equals_fvcore_and_numel_50() -> None:
 @pytest.mark.parametrize("preset", ["small", "imagenet"])
 def test_corners_equal_fvcore(preset: str) -> None:
     space = FBNetV3Space(preset=preset)
-    for params in (space.smallest_params(), _largest_params(space)):
+    for params in (space.smallest_params(), space.largest_params()):
         _assert_matches_fvcore(space.decode(params).arch, **ARGS[preset])
 
 
@@ -147,7 +130,7 @@ def test_block_costs_equal_fvcore() -> None:
 def test_cost_batch_equals_scalar_cost(preset: str) -> None:
     space = FBNetV3Space(preset=preset)
     args = ARGS[preset]
-    samples = [*_samples(space, 2000, seed=300), space.smallest_params(), _largest_params(space)]
+    samples = [*_samples(space, 2000, seed=300), space.smallest_params(), space.largest_params()]
     batch = cost_batch(space, space.encode(samples), **args)
     n = len(samples)
     for values in (batch.flops, batch.params, batch.acts):
@@ -236,7 +219,7 @@ def test_cost_is_monotone_in_width_depth_expansion_resolution_kernel() -> None:
         ]
         assert ladder == sorted(ladder) and len(set(ladder)) == len(ladder), name
     # growing everything at once is the most expensive corner
-    top = cost(space.decode(_largest_params(space)).arch, num_classes=10, in_channels=1)
+    top = cost(space.decode(space.largest_params()).arch, num_classes=10, in_channels=1)
     strictly_more(top)
     # recipe values never change the cost
     assert _cost_of(space, optimizer="adamw", lr=0.5, dropout=0.3, ema=True) == base

@@ -5,30 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from optuna.distributions import CategoricalDistribution
 
 from jointnas.blocks import DropPath, InvertedResidual
 from jointnas.model import FBNetV3Net, build_model
 from jointnas.space.fbnetv3 import Arch, FBNetV3Space
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> object:
-    """Run on one thread: on a shared 2-core box, OpenMP's 2 threads are ~10x slower here."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def _largest_params(space: FBNetV3Space) -> dict:
-    out = {}
-    for name, dist in space.distributions.items():
-        if isinstance(dist, CategoricalDistribution):
-            out[name] = max(dist.choices) if name.endswith("_kernel") else dist.choices[-1]
-        else:
-            out[name] = dist.high
-    return out
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _arch(preset: str, params: dict | None = None) -> Arch:
@@ -67,7 +49,7 @@ def test_random_small_candidates_build_and_run() -> None:
 @pytest.mark.parametrize("corner", ["smallest", "largest"])
 def test_small_corners_build_and_run(corner: str) -> None:
     space = FBNetV3Space(preset="small")
-    params = space.smallest_params() if corner == "smallest" else _largest_params(space)
+    params = space.smallest_params() if corner == "smallest" else space.largest_params()
     arch = space.decode(params).arch
     model = build_model(arch, 10, 1, seed=1).eval()
     with torch.no_grad():
@@ -78,7 +60,7 @@ def test_small_corners_build_and_run(corner: str) -> None:
 @pytest.mark.parametrize("corner", ["smallest", "largest"])
 def test_imagenet_corners_build_and_run(corner: str) -> None:
     space = FBNetV3Space(preset="imagenet")
-    params = space.smallest_params() if corner == "smallest" else _largest_params(space)
+    params = space.smallest_params() if corner == "smallest" else space.largest_params()
     arch = space.decode(params).arch
     assert arch.resolution == (224 if corner == "smallest" else 272)
     model = build_model(arch, 1000, 3, seed=2).eval()

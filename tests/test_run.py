@@ -10,18 +10,12 @@ from wsgiref.util import setup_testing_defaults
 import optuna
 import pytest
 
-from jointnas.data import Dataset, load_dataset
 from jointnas.errors import ConfigError, InfeasibleConstraintError
 from jointnas.objective import Limits, Objective
 from jointnas.pipeline import RunConfig, run
 from jointnas.samplers import FeasibleSampler
 from jointnas.space.fbnetv3 import FBNetV3Space
 from jointnas.train import TrainingDiverged
-
-
-@pytest.fixture(scope="module")
-def digits() -> Dataset:
-    return load_dataset("digits", seed=0)
 
 
 def _config(tmp_path, **kw) -> RunConfig:
@@ -81,17 +75,8 @@ def test_too_tight_limit_is_refused_before_any_trial_exists(tmp_path, digits):
     assert summaries == []
 
 
-def test_diverging_trials_fail_with_reason_and_the_study_goes_on(digits):
-    x = digits.x_train.clone()
-    x[:] = float("nan")
-    broken = Dataset(
-        name="nan",
-        x_train=x,
-        y_train=digits.y_train,
-        x_val=digits.x_val,
-        y_val=digits.y_val,
-        num_classes=10,
-    )
+def test_diverging_trials_fail_with_reason_and_the_study_goes_on(nan_digits):
+    broken = nan_digits
     space = FBNetV3Space()
     objective = Objective(space=space, data=broken, limits=Limits(mflops=1.0), epochs=1)
     study = optuna.create_study(

@@ -75,18 +75,8 @@ def test_deterministic_on_cpu_and_leaves_global_rng_alone(data, arch):
     assert other.train_loss != runs[0].train_loss
 
 
-def test_nan_loss_raises_training_diverged(arch):
-    clean = load_dataset("digits", seed=0)
-    x = clean.x_train.clone()
-    x[:] = float("nan")
-    broken = Dataset(
-        name="nan",
-        x_train=x,
-        y_train=clean.y_train,
-        x_val=clean.x_val,
-        y_val=clean.y_val,
-        num_classes=10,
-    )
+def test_nan_loss_raises_training_diverged(arch, nan_digits):
+    broken = nan_digits
     with pytest.raises(TrainingDiverged, match=r"non-finite loss \(nan\) at epoch 1, step 1"):
         train(build_model(arch, 10, 1, seed=0), SGD, broken, epochs=1, seed=0, resolution=16)
 

@@ -268,10 +268,18 @@ class FBNetV3Space(Space):
     def smallest_params(self) -> Params:
         """The cheapest candidate: every architecture choice at its low end (cost is monotone
         in each of them); recipe values do not change cost."""
+        return self._corner(high=False)
+
+    def largest_params(self) -> Params:
+        """The most expensive candidate: every architecture choice at its high end."""
+        return self._corner(high=True)
+
+    def _corner(self, *, high: bool) -> Params:
+        pick = max if high else min
         out: Params = {}
         for name, dist in self._dists.items():
             if isinstance(dist, CategoricalDistribution):
-                out[name] = min(dist.choices) if name.endswith("_kernel") else dist.choices[0]
+                out[name] = pick(dist.choices) if name.endswith("_kernel") else dist.choices[0]
             else:
-                out[name] = dist.low  # type: ignore[attr-defined]
+                out[name] = dist.high if high else dist.low  # type: ignore[attr-defined]
         return out

@@ -1,0 +1,39 @@
+"""Shared fixtures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import torch
+
+from jointnas.data import Dataset, load_dataset
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """Trace/run tiny models on one thread: with the default threads, tracing slowed ~10x when
+    the 2-core machine was shared with other processes."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def digits() -> Dataset:
+    return load_dataset("digits", seed=0)
+
+
+@pytest.fixture(scope="session")
+def nan_digits(digits: Dataset) -> Dataset:
+    """The digits data with every training pixel NaN: any training on it must diverge."""
+    x = torch.full_like(digits.x_train, float("nan"))
+    return Dataset(
+        name="nan",
+        x_train=x,
+        y_train=digits.y_train,
+        x_val=digits.x_val,
+        y_val=digits.y_val,
+        num_classes=10,
+    )
