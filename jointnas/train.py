@@ -113,6 +113,15 @@ def make_ema(model: nn.Module, decay: float) -> AveragedModel:
     return AveragedModel(model, avg_fn=avg_fn, use_buffers=True)
 
 
+def mixed_loss(out: torch.Tensor, y: torch.Tensor, lam: float, smoothing: float) -> torch.Tensor:
+    """Cross-entropy against ``y`` mixed with its reversed batch (mixup's partner) by ``lam``."""
+    loss = F.cross_entropy(out, y, label_smoothing=smoothing)
+    if lam < 1.0:
+        partner = F.cross_entropy(out, y.flip(0), label_smoothing=smoothing)
+        loss = lam * loss + (1.0 - lam) * partner
+    return loss
+
+
 @torch.no_grad()
 def evaluate(
     model: nn.Module,
@@ -216,13 +225,8 @@ def train(
                 if channels_last:
                     xb = xb.contiguous(memory_format=torch.channels_last)
                 with torch.autocast(dev.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                    out = model(xb)
-                    loss = F.cross_entropy(out, yb, label_smoothing=recipe.label_smoothing)
-                    if lam < 1.0:
-                        loss = lam * loss + (1.0 - lam) * F.cross_entropy(
-                            out, yb.flip(0), label_smoothing=recipe.label_smoothing
-                        )
-                if not torch.isfinite(loss):
+                    loss = mixed_loss(model(xb), yb, lam, recipe.label_smoothing)
+                if not torch.isfinite(loss):  # one host sync per step; cheap for small models
                     where = f"epoch {epoch + 1}, step {step + 1}"
                     raise TrainingDiverged(f"non-finite loss ({float(loss.detach())}) at {where}")
                 optimizer.zero_grad(set_to_none=True)
