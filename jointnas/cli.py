@@ -46,7 +46,9 @@ def _positive_float(text: str) -> float:
 
 def _add_storage(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--storage", default=DEFAULT_STORAGE, help="Optuna storage URL (default: %(default)s)"
+        "--storage",
+        default=DEFAULT_STORAGE,
+        help="Optuna storage URL, or a journal file *.log/*.journal (default: %(default)s)",
     )
 
 

@@ -149,6 +149,19 @@ def run(config: RunConfig, *, data: Dataset | None = None, progress: bool = True
             objective,
             n_trials=remaining,
             catch=(TrainingDiverged, CandidateRejected),
+            callbacks=[StopAtBudget(config.trials)],
             show_progress_bar=progress,
         )
     return study
+
+
+class StopAtBudget:
+    """Stop ``study.optimize`` once the study holds ``trials`` budget-counting trials: other
+    processes on the same storage add trials too, so each worker's own count is not enough."""
+
+    def __init__(self, trials: int) -> None:
+        self.trials = trials
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if sum(counts_toward_budget(t) for t in study.get_trials(deepcopy=False)) >= self.trials:
+            study.stop()

@@ -15,14 +15,36 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+JOURNAL_SUFFIXES = (".log", ".journal")
+
+
 def open_storage(url: str) -> optuna.storages.BaseStorage:
-    """An Optuna storage for ``url`` (any RDB URL Optuna accepts), or a ConfigError."""
+    """An Optuna storage for ``url``, or a ConfigError.
+
+    ``url`` is any RDB URL Optuna accepts, or a path ending in ``.log``/``.journal`` for a
+    journal file: the storage optuna-dashboard also opens by path, and the one that lets several
+    local processes share a study without SQLite's write locks.
+    """
     if "://" not in url:
-        raise ConfigError(f"storage {url!r} is not a URL; try sqlite:///jointnas.db")
+        if url.endswith(JOURNAL_SUFFIXES):
+            return _open_journal(url)
+        raise ConfigError(
+            f"storage {url!r} is neither a URL nor a journal file (*.log, *.journal); "
+            "try sqlite:///jointnas.db"
+        )
     try:
         return optuna.storages.get_storage(url)
     except Exception as exc:  # drivers raise many types; the user needs the one line
         raise ConfigError(f"cannot open storage {url!r}: {_first_line(exc)}") from exc
+
+
+def _open_journal(path: str) -> optuna.storages.BaseStorage:
+    from optuna.storages.journal import JournalFileBackend
+
+    try:
+        return optuna.storages.JournalStorage(JournalFileBackend(path))
+    except Exception as exc:  # unreadable, a directory, a corrupt log
+        raise ConfigError(f"cannot open journal storage {path!r}: {_first_line(exc)}") from exc
 
 
 def load_study(storage: str | optuna.storages.BaseStorage, study_name: str) -> optuna.Study:
