@@ -8,7 +8,8 @@ Two Optuna studies in one journal file (resumable: rerun the same command to fin
   so the seed-to-seed rank agreement (the noise ceiling of any predictor) is measured too.
 
 ``--workers`` processes share each study through the journal file, one torch thread each
-(two 1-thread processes train ~1.4x more images/s than one 2-thread process, BENCHMARKS.md).
+(one thread trains 0.59-0.75x the images/s of two, so two 1-thread processes beat one
+2-thread process by 1.2-1.5x: BENCHMARKS.md).
 Then both studies are exported to ``benchmarks/data/table.csv``: params, costs, per-epoch
 validation accuracies, the reseeded accuracy where there is one.
 
