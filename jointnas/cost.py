@@ -1,9 +1,11 @@
 """Analytic cost of an architecture: MFLOPs, parameters, activations.
 
-``cost(arch)`` walks the blocks with plain ints; ``FBNetV3Cost.batch`` walks the same block
+``cost(arch)`` walks the blocks with plain ints; ``cost_batch(space, X)`` walks the same block
 formulas (``jointnas.blocks``) once for a whole encoded population with numpy arrays, masking the
 blocks that a candidate's depth leaves out. Both equal fvcore's count of the built model (tests).
-``cost`` dispatches on the architecture type, so another space registers its own.
+``cost`` dispatches on the architecture type and ``cost_batch`` on the space type, so another
+space registers its own; a space without a batch cost raises NotImplementedError (predictors then
+skip their cost proxy).
 """
 
 from __future__ import annotations
@@ -47,7 +49,14 @@ def _(arch: Arch, *, num_classes: int, in_channels: int) -> Cost:
     return Cost(int(total.flops), int(total.params), int(total.acts))
 
 
-def cost_batch(space: FBNetV3Space, X: np.ndarray, *, num_classes: int, in_channels: int) -> Cost:
+@singledispatch
+def cost_batch(space: Any, X: np.ndarray, *, num_classes: int, in_channels: int) -> Cost:
+    """Vectorised cost of an encoded population of ``space``: a Cost of int64 arrays."""
+    raise NotImplementedError(f"no batch cost registered for {type(space).__name__}")
+
+
+@cost_batch.register
+def _(space: FBNetV3Space, X: np.ndarray, *, num_classes: int, in_channels: int) -> Cost:
     """Vectorised twin of ``cost`` for an encoded population ``X`` (rows of ``space.encode``):
     returns a Cost of int64 arrays, one entry per row, in one pass without a Python row loop."""
     cols: dict[str, Any] = dict(space.encoder.columns(X))

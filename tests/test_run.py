@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import subprocess
 import sys
 from wsgiref.util import setup_testing_defaults
 
 import optuna
 import pytest
+import torch
 
 from jointnas.errors import ConfigError, InfeasibleConstraintError
 from jointnas.objective import Limits, Objective
 from jointnas.pipeline import RunConfig, run
 from jointnas.samplers import FeasibleSampler
 from jointnas.space.fbnetv3 import FBNetV3Space
+from jointnas.storage import load_study
 from jointnas.train import TrainingDiverged
 
 
@@ -61,6 +64,30 @@ def test_interrupted_trial_is_retried_not_counted(tmp_path, digits):
     study = run(config, data=digits, progress=False)
     states = [t.state for t in study.trials]
     assert states == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.COMPLETE]
+
+
+def _journal_worker(path: str, trials: int) -> None:
+    from jointnas.data import load_dataset
+
+    torch.set_num_threads(1)
+    data = load_dataset("digits", seed=0).subset(train=64, val=32)
+    run(RunConfig(storage=path, trials=trials, epochs=1, max_mflops=0.5), data=data, progress=False)
+
+
+def test_workers_share_a_journal_study_and_its_budget(tmp_path):
+    """Two processes on one journal file: distinct candidates, and the budget is the study's."""
+    path = str(tmp_path / "study.journal")
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_journal_worker, args=(path, 4)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=300)
+    assert [p.exitcode for p in procs] == [0, 0]
+    study = load_study(path, "jointnas")
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert 4 <= len(done) <= 5  # each worker stops once the study holds 4; one may be mid-trial
+    assert len({json.dumps(t.params, sort_keys=True) for t in done}) == len(done)
 
 
 def test_impossible_limit_names_the_smallest_reachable_cost(tmp_path, digits):
@@ -160,7 +187,7 @@ def test_cli_run_end_to_end_and_dashboard_lists_the_study(tmp_path):
     [
         (["--max-mflops", "0.01"], "smallest candidate"),
         (["--dataset", "no/such/dir"], "does not exist"),
-        (["--storage", "notaurl"], "not a URL"),
+        (["--storage", "notaurl"], "neither a URL nor a journal file"),
         (["--storage", "nosuchdb://x"], "cannot open storage"),
         (["--trials", "0"], "must be >= 1"),
         (["--max-mflops", "abc"], "expected a number"),

@@ -43,6 +43,9 @@ class Space(ABC):
     """Base class: subclasses provide ``distributions``, ``decode`` and ``to_params``."""
 
     name: str = "space"
+    #: parameters that describe training, not the network; predictors feed them to the accuracy
+    #: head beside the architecture embedding. A pure-architecture space leaves this empty.
+    recipe_names: tuple[str, ...] = ()
 
     @property
     @abstractmethod
@@ -68,6 +71,10 @@ class Space(ABC):
     @property
     def feature_names(self) -> list[str]:
         return self.encoder.feature_names
+
+    def recipe_mask(self) -> np.ndarray:
+        """Boolean mask over encoded columns: True where the column belongs to the recipe."""
+        return self.encoder.feature_mask(self.recipe_names)
 
     def validate(self, params: Mapping[str, Any]) -> Params:
         return self.encoder.validate(params)

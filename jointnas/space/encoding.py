@@ -15,7 +15,7 @@ Two views of a candidate:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -128,6 +128,15 @@ class Encoder:
     def width(self) -> int:
         """Number of encoded features (columns of ``encode``)."""
         return len(self.feature_names)
+
+    def feature_mask(self, names: Iterable[str]) -> np.ndarray:
+        """Boolean mask over encoded columns: True for the columns of the parameters ``names``."""
+        mask = np.zeros(self.width, dtype=bool)
+        for name in names:
+            if name not in self._slices:
+                raise ValueError(f"unknown parameter {name!r}; the space has {self.names}")
+            mask[self._slices[name]] = True
+        return mask
 
     def validate(self, params: Mapping[str, Any]) -> Params:
         """Check a complete params dict; return it normalised, in space order."""

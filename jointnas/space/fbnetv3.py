@@ -185,6 +185,7 @@ class FBNetV3Space(Space):
     """The FBNetV3 joint (architecture, recipe) space; ``preset`` is 'small' or 'imagenet'."""
 
     name = "fbnetv3"
+    recipe_names = RECIPE_KEYS
 
     def __init__(self, *, preset: str | Preset = "small") -> None:
         if isinstance(preset, str):

@@ -1,0 +1,24 @@
+"""Accuracy predictors: FBNetV3's neural predictor and XGBoost, one API, safe artifacts."""
+
+from jointnas.predictors.base import Predictor, PredictorError, Task, load_predictor, read_metadata
+from jointnas.predictors.metrics import precision_at_k, ranking_metrics
+from jointnas.predictors.neural import NeuralPredictor
+from jointnas.predictors.xgb import XGBoostPredictor
+
+KINDS: dict[str, type[Predictor]] = {
+    NeuralPredictor.kind: NeuralPredictor,
+    XGBoostPredictor.kind: XGBoostPredictor,
+}
+
+__all__ = [
+    "KINDS",
+    "NeuralPredictor",
+    "Predictor",
+    "PredictorError",
+    "Task",
+    "XGBoostPredictor",
+    "load_predictor",
+    "precision_at_k",
+    "ranking_metrics",
+    "read_metadata",
+]
