@@ -52,73 +52,48 @@ def _add_storage(p: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="jointnas",
-        description="Joint architecture + training-recipe search (FBNetV3 JointNAS) on Optuna.",
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
+def _epochs(text: str) -> int | str:
+    return text if text == "calibrated" else _positive_int(text)
 
-    run = sub.add_parser("run", help="search under a resource limit, training real candidates")
-    _add_storage(run)
-    run.add_argument("--study", default="jointnas", help="study name (default: %(default)s)")
-    run.add_argument(
+
+def _add_search_options(
+    p: argparse.ArgumentParser, *, trials: int, trials_help: str = "trained candidates"
+) -> None:
+    """Options shared by every command that trains candidates of a space under a limit."""
+    _add_storage(p)
+    p.add_argument("--study", default="jointnas", help="study name (default: %(default)s)")
+    p.add_argument(
         "--preset",
         default="small",
         choices=["small", "imagenet"],
         help="search space preset (default: %(default)s)",
     )
-    run.add_argument(
+    p.add_argument(
         "--dataset",
         default="mnist5k",
         help=f"{' | '.join(BUILTIN_SOURCES)} | path to .npz (x, y) | ImageFolder "
         "directory (default: %(default)s)",
     )
-    run.add_argument(
+    p.add_argument(
         "--max-mflops",
         type=_positive_float,
         default=2.0,
         help="MFLOPs limit, multiply-adds (default: %(default)s)",
     )
-    run.add_argument(
-        "--max-params",
-        type=_positive_int,
-        default=None,
-        help="parameter-count limit (default: none)",
+    p.add_argument("--max-params", type=_positive_int, default=None, help="parameter-count limit")
+    p.add_argument(
+        "--trials", type=_positive_int, default=trials, help=f"{trials_help} (default: %(default)s)"
     )
-    run.add_argument(
-        "--trials",
-        type=_positive_int,
-        default=20,
-        help="trained candidates in the study (default: %(default)s)",
-    )
-    run.add_argument(
-        "--epochs",
-        type=_positive_int,
-        default=2,
-        help="early-stop training budget per candidate (default: %(default)s)",
-    )
-    run.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
-    run.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] (default: auto)")
-    run.add_argument("--batch-size", type=_positive_int, default=128)
-    run.add_argument("--top", type=_positive_int, default=5, help="rows in the final table")
-    run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-
-    dash = sub.add_parser("dashboard", help="open optuna-dashboard on the storage")
-    _add_storage(dash)
-    dash.add_argument("--host", default="127.0.0.1")
-    dash.add_argument("--port", type=_positive_int, default=8080)
-    return parser
+    p.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] (default: auto)")
+    p.add_argument("--batch-size", type=_positive_int, default=128)
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    import optuna
+def _run_config(args: argparse.Namespace, **overrides):
+    from jointnas.pipeline import RunConfig
 
-    from jointnas.perf import tune_malloc
-    from jointnas.pipeline import RunConfig, run
-    from jointnas.report import best_trials_table, state_counts
-
-    config = RunConfig(
+    fields = dict(
         storage=args.storage,
         study_name=args.study,
         preset=args.preset,
@@ -131,6 +106,83 @@ def cmd_run(args: argparse.Namespace) -> int:
         device=args.device,
         batch_size=args.batch_size,
     )
+    return RunConfig(**{**fields, **overrides})
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="jointnas",
+        description="Joint architecture + training-recipe search (FBNetV3 JointNAS) on Optuna.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="search under a resource limit, training real candidates")
+    _add_search_options(run, trials=20)
+    run.add_argument(
+        "--epochs",
+        type=_epochs,
+        default=2,
+        help="early-stop training budget per candidate, or 'calibrated' for the epoch that "
+        "`jointnas calibrate` recommended on this study (default: %(default)s)",
+    )
+    run.add_argument("--top", type=_positive_int, default=5, help="rows in the final table")
+
+    cal = sub.add_parser(
+        "calibrate", help="measure how early training can stop and still rank candidates"
+    )
+    _add_search_options(cal, trials=12, trials_help="candidates trained for the full budget")
+    cal.add_argument(
+        "--epochs", type=_positive_int, default=6, help="full budget (default: %(default)s)"
+    )
+    cal.add_argument(
+        "--threshold",
+        type=_positive_float,
+        default=0.8,
+        help="Kendall tau vs the final ranking to reach (default: %(default)s)",
+    )
+    cal.add_argument("--plot", default="calibration.png", help="PNG of the curve")
+
+    pred = sub.add_parser("predictor", help="fit or evaluate an accuracy predictor on a study")
+    pred_sub = pred.add_subparsers(dest="predictor_command", required=True)
+    fit = pred_sub.add_parser("fit", help="fit on a study's completed trials and save")
+    _add_storage(fit)
+    fit.add_argument("--study", default="jointnas", help="study name (default: %(default)s)")
+    fit.add_argument("--kind", choices=["mlp", "xgboost"], default="xgboost")
+    fit.add_argument("--out", required=True, help="directory to write the predictor to")
+    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument(
+        "--cv", type=int, default=5, help="folds of the stored CV metrics; 0 skips (default: 5)"
+    )
+    ev = pred_sub.add_parser("eval", help="ranking metrics of a saved predictor on a study")
+    ev.add_argument("directory", help="predictor directory")
+    _add_storage(ev)
+    ev.add_argument("--study", default="jointnas", help="study name (default: %(default)s)")
+
+    dash = sub.add_parser("dashboard", help="open optuna-dashboard on the storage")
+    _add_storage(dash)
+    dash.add_argument("--host", default="127.0.0.1")
+    dash.add_argument("--port", type=_positive_int, default=8080)
+    return parser
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import optuna
+
+    from jointnas.perf import tune_malloc
+    from jointnas.pipeline import run
+    from jointnas.report import best_trials_table, state_counts
+
+    if args.epochs == "calibrated":
+        from jointnas.calibrate import stored_calibration
+
+        cal = stored_calibration(args.storage, args.study)
+        config = _run_config(args, epochs=cal["recommended_epochs"], schedule_epochs=cal["epochs"])
+        print(
+            f"early stop at epoch {config.epochs} of a {cal['epochs']}-epoch schedule "
+            f"(calibrated: Kendall tau {cal['kendall_tau'][config.epochs - 1]:.2f})"
+        )
+    else:
+        config = _run_config(args)
     tune_malloc()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = run(config, progress=not args.no_progress)
@@ -152,7 +204,65 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "dashboard": cmd_dashboard}
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    import optuna
+
+    from jointnas.calibrate import calibrate
+    from jointnas.perf import tune_malloc
+
+    tune_malloc()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    result = calibrate(
+        _run_config(args),
+        threshold=args.threshold,
+        progress=not args.no_progress,
+        plot=args.plot,
+    )
+    print(f"fidelity calibration of {result['candidates']} candidates, {result['epochs']} epochs:")
+    print("epoch  kendall_tau  spearman")
+    for e, (tau, rho) in enumerate(
+        zip(result["kendall_tau"], result["spearman"], strict=True), start=1
+    ):
+        print(f"{e:5d}  {tau:11.3f}  {rho:8.3f}")
+    print(
+        f"recommended early stop: epoch {result['recommended_epochs']} (tau >= "
+        f"{result['threshold']}); stored on study {args.study!r}; curve in {args.plot}"
+    )
+    print(f"use it: jointnas run --study {args.study} --epochs calibrated")
+    return 0
+
+
+def _metrics_line(m: dict) -> str:
+    return (
+        f"Kendall tau {m['kendall_tau']:.3f}, Spearman {m['spearman']:.3f}, "
+        f"precision@10% {m['precision_at_10']:.2f}, MAE {m['mae']:.4f} (n={m['n']})"
+    )
+
+
+def cmd_predictor(args: argparse.Namespace) -> int:
+    from jointnas.predictors import eval_on_study, fit_on_study
+
+    if args.predictor_command == "fit":
+        predictor = fit_on_study(
+            args.storage, args.study, kind=args.kind, seed=args.seed, cv=args.cv
+        )
+        out = predictor.save(args.out)
+        print(f"fitted {args.kind} predictor on {predictor.training['n']} trials of {args.study!r}")
+        if "cv" in predictor.metrics:
+            print(f"{args.cv}-fold CV: {_metrics_line(predictor.metrics['cv'])}")
+        print(f"saved to {out}")
+    else:
+        metrics = eval_on_study(args.directory, args.storage, args.study)
+        print(f"{args.directory} on {args.study!r}: {_metrics_line(metrics)}")
+    return 0
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "calibrate": cmd_calibrate,
+    "predictor": cmd_predictor,
+    "dashboard": cmd_dashboard,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

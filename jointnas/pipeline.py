@@ -46,6 +46,8 @@ class RunConfig:
     max_params: int | None = None
     trials: int = 20
     epochs: int = 2
+    #: cosine schedule length when ``epochs`` stops early (calibrated runs); default ``epochs``
+    schedule_epochs: int | None = None
     seed: int = 0
     device: str = "auto"
     batch_size: int = 128
@@ -58,6 +60,10 @@ class RunConfig:
                 raise ConfigError(
                     f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}"
                 )
+        if self.schedule_epochs is not None and self.schedule_epochs < self.epochs:
+            raise ConfigError(
+                f"schedule_epochs ({self.schedule_epochs}) must be >= epochs ({self.epochs})"
+            )
         if not self.study_name.strip():
             raise ConfigError("--study must be a non-empty name")
         try:
@@ -113,6 +119,7 @@ def run(config: RunConfig, *, data: Dataset | None = None, progress: bool = True
         seed=config.seed,
         device=config.device,
         batch_size=config.batch_size,
+        train_kwargs={"schedule_epochs": config.schedule_epochs or config.epochs},
     )
 
     def constraint(params: dict) -> list[float]:
@@ -137,8 +144,10 @@ def run(config: RunConfig, *, data: Dataset | None = None, progress: bool = True
             "jointnas:space": space.name,
             "jointnas:space_fingerprint": space.fingerprint(),
             "jointnas:dataset": data.name,
+            "jointnas:task": {"num_classes": data.num_classes, "in_channels": data.in_channels},
             "jointnas:seed": config.seed,
             "jointnas:epochs": config.epochs,
+            "jointnas:schedule_epochs": config.schedule_epochs or config.epochs,
         },
     )
     study.set_user_attr("jointnas:limits", limits.active())

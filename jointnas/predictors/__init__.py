@@ -3,6 +3,13 @@
 from jointnas.predictors.base import Predictor, PredictorError, Task, load_predictor, read_metadata
 from jointnas.predictors.metrics import precision_at_k, ranking_metrics
 from jointnas.predictors.neural import NeuralPredictor
+from jointnas.predictors.table import (
+    cross_validate,
+    eval_on_study,
+    fit_on_study,
+    study_space,
+    study_table,
+)
 from jointnas.predictors.xgb import XGBoostPredictor
 
 KINDS: dict[str, type[Predictor]] = {
@@ -17,8 +24,13 @@ __all__ = [
     "PredictorError",
     "Task",
     "XGBoostPredictor",
+    "cross_validate",
+    "eval_on_study",
+    "fit_on_study",
     "load_predictor",
     "precision_at_k",
     "ranking_metrics",
     "read_metadata",
+    "study_space",
+    "study_table",
 ]

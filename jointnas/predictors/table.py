@@ -1,0 +1,125 @@
+"""Training data for a predictor, read from an Optuna study: the state lives in the storage."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+import optuna
+
+from jointnas.errors import ConfigError
+from jointnas.predictors.base import Predictor, Task, load_predictor
+from jointnas.predictors.metrics import ranking_metrics
+from jointnas.space.base import Space
+from jointnas.space.registry import space_from_name
+from jointnas.storage import load_study
+
+
+def study_table(
+    study: optuna.Study, space: Space, *, stages: Iterable[str] = ("coarse",)
+) -> tuple[list[dict[str, Any]], np.ndarray, list[int]]:
+    """(params, accuracy, trial numbers) of the study's completed, really trained trials.
+
+    Only trials of ``stages`` count (a trial without a stage attr counts as ``coarse``): the
+    fine search's *predicted* trials and full-budget final trainings are other targets. A trial
+    whose params do not belong to ``space`` is a ConfigError naming it.
+    """
+    stages = set(stages)
+    params, y, numbers = [], [], []
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        if t.user_attrs.get("stage", "coarse") not in stages or t.user_attrs.get("predicted"):
+            continue
+        try:
+            params.append(space.validate(t.params))
+        except ValueError as exc:
+            raise ConfigError(
+                f"trial {t.number} of study {study.study_name!r} does not fit space "
+                f"{space.name!r}: {exc}"
+            ) from None
+        y.append(float(t.value))
+        numbers.append(t.number)
+    return params, np.asarray(y, dtype=float), numbers
+
+
+def study_space(study: optuna.Study) -> Space:
+    """The space a jointnas study was made with, checked against its stored fingerprint."""
+    name = study.user_attrs.get("jointnas:space")
+    if name is None:
+        raise ConfigError(f"study {study.study_name!r} was not made by jointnas (no space attr)")
+    space = space_from_name(name)
+    stored = study.user_attrs.get("jointnas:space_fingerprint")
+    if stored is not None and stored != space.fingerprint():
+        raise ConfigError(
+            f"study {study.study_name!r} used an older definition of space {name!r} "
+            f"(fingerprint {stored}, now {space.fingerprint()})"
+        )
+    return space
+
+
+def fit_on_study(
+    storage: str,
+    study_name: str,
+    *,
+    kind: str,
+    seed: int = 0,
+    cv: int = 5,
+    **hyperparameters: Any,
+) -> Predictor:
+    """Fit a ``kind`` predictor on a study's completed coarse trials; with ``cv`` >= 2, also
+    store ``cv``-fold out-of-fold ranking metrics in ``predictor.metrics['cv']``."""
+    from jointnas.predictors import KINDS
+
+    if kind not in KINDS:
+        raise ConfigError(f"unknown predictor kind {kind!r}; choose one of {sorted(KINDS)}")
+    study = load_study(storage, study_name)
+    space = study_space(study)
+    params, y, _ = study_table(study, space)
+    cls = KINDS[kind]
+    if len(y) < cls.min_points:
+        raise ConfigError(
+            f"study {study_name!r} has {len(y)} completed trials; a predictor needs at least "
+            f"{cls.min_points}"
+        )
+    task = Task(**study.user_attrs.get("jointnas:task", {}))
+
+    def make() -> Predictor:
+        return cls(space=space, seed=seed, task=task, **hyperparameters)
+
+    predictor = make()
+    source = {"storage": storage, "study": study_name, "trials": len(y)}
+    predictor.fit(params, y, source=source)
+    if cv >= 2:
+        predictor.metrics["cv"] = cross_validate(make, params, y, folds=cv, seed=seed)
+    return predictor
+
+
+def cross_validate(
+    make: Callable[[], Predictor],
+    params: list[dict[str, Any]],
+    y: np.ndarray,
+    *,
+    folds: int = 5,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Ranking metrics of out-of-fold predictions (every point predicted by a model that did
+    not see it): an honest estimate from the training data alone."""
+    if folds < 2 or folds > len(y):
+        raise ValueError(f"folds must be in [2, {len(y)}], got {folds}")
+    order = np.random.default_rng(seed).permutation(len(y))
+    pred = np.empty(len(y))
+    for held in np.array_split(order, folds):
+        keep = np.setdiff1d(order, held)
+        model = make().fit([params[i] for i in keep], y[keep])
+        pred[held] = model.predict([params[i] for i in held])
+    return {**ranking_metrics(y, pred), "folds": folds}
+
+
+def eval_on_study(directory: str, storage: str, study_name: str) -> dict[str, float]:
+    """Ranking metrics of a saved predictor on a study's completed coarse trials."""
+    study = load_study(storage, study_name)
+    predictor = load_predictor(directory, space=study_space(study))
+    params, y, _ = study_table(study, predictor.space)
+    if len(y) < 2:
+        raise ConfigError(f"study {study_name!r} has {len(y)} completed trials; need >= 2")
+    return ranking_metrics(y, predictor.predict(params))
