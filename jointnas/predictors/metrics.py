@@ -24,11 +24,14 @@ def ranking_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
         raise ValueError(
             f"need two 1-d arrays of equal length >= 2, got {y_true.shape}, {y_pred.shape}"
         )
-    tau = stats.kendalltau(y_true, y_pred).statistic
-    rho = stats.spearmanr(y_true, y_pred).statistic
+    if np.ptp(y_true) == 0 or np.ptp(y_pred) == 0:
+        tau = rho = 0.0  # a constant ranks nothing (scipy would warn and return NaN)
+    else:
+        tau = float(stats.kendalltau(y_true, y_pred).statistic)
+        rho = float(stats.spearmanr(y_true, y_pred).statistic)
     return {
-        "kendall_tau": float(np.nan_to_num(tau)),
-        "spearman": float(np.nan_to_num(rho)),
+        "kendall_tau": tau,
+        "spearman": rho,
         "precision_at_10": precision_at_k(y_true, y_pred, frac=0.1),
         "mae": float(np.mean(np.abs(y_true - y_pred))),
         "n": len(y_true),
