@@ -232,28 +232,23 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _metrics_line(m: dict) -> str:
-    return (
-        f"Kendall tau {m['kendall_tau']:.3f}, Spearman {m['spearman']:.3f}, "
-        f"precision@10% {m['precision_at_10']:.2f}, MAE {m['mae']:.4f} (n={m['n']})"
-    )
-
-
 def cmd_predictor(args: argparse.Namespace) -> int:
     from jointnas.predictors import eval_on_study, fit_on_study
+    from jointnas.predictors.card import metrics_line, write_card
 
     if args.predictor_command == "fit":
         predictor = fit_on_study(
             args.storage, args.study, kind=args.kind, seed=args.seed, cv=args.cv
         )
         out = predictor.save(args.out)
+        write_card(out, command="jointnas " + " ".join(args.argv))
         print(f"fitted {args.kind} predictor on {predictor.training['n']} trials of {args.study!r}")
         if "cv" in predictor.metrics:
-            print(f"{args.cv}-fold CV: {_metrics_line(predictor.metrics['cv'])}")
+            print(f"{args.cv}-fold CV: {metrics_line(predictor.metrics['cv'])}")
         print(f"saved to {out}")
     else:
         metrics = eval_on_study(args.directory, args.storage, args.study)
-        print(f"{args.directory} on {args.study!r}: {_metrics_line(metrics)}")
+        print(f"{args.directory} on {args.study!r}: {metrics_line(metrics)}")
     return 0
 
 
@@ -266,7 +261,9 @@ COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     try:
         return COMMANDS[args.command](args)
     except (JointNASError, DatasetError) as exc:

@@ -15,6 +15,7 @@ from jointnas.predictors import (
     load_predictor,
     precision_at_k,
     ranking_metrics,
+    read_table,
 )
 from jointnas.predictors.neural import proxy_targets
 from jointnas.space.fbnetv3 import FBNetV3Space
@@ -137,11 +138,7 @@ TABLE = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "table.csv
 @pytest.mark.parametrize("kind", ["mlp", "xgboost"])
 def test_predictors_beat_mflops_alone_on_the_recorded_table(kind):
     """On real trainings: ranking held-out candidates by the predictor beats ranking by size."""
-    import pandas as pd
-
-    frame = pd.read_csv(TABLE, comment="#")
-    frame = frame[frame["state"] == "COMPLETE"].reset_index(drop=True)
-    params = [{n: row[n] for n in SPACE.distributions} for row in frame.to_dict("records")]
+    params, frame = read_table(TABLE, SPACE)
     y = frame["acc"].to_numpy()
     order = np.random.default_rng(0).permutation(len(y))
     train, test = order[:200], order[200:]

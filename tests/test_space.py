@@ -264,6 +264,11 @@ def test_encoder_rejects_bad_spaces_and_values() -> None:
     step = IntDistribution(2, 20, step=3)
     assert check_value("n", step, 5) == 5
     assert check_value("n", step, np.int64(8)) == 8 and type(check_value("n", step, 8.0)) is int
+    mixed = CategoricalDistribution((3, 5, True))  # numpy scalars from a DataFrame row count
+    assert type(check_value("k", mixed, np.int64(5))) is int
+    assert check_value("k", mixed, np.bool_(True)) is True
+    with pytest.raises(ValueError, match="'k'"):
+        check_value("k", mixed, np.float64(5.0))
     for bad in (4, 23, 3.5, True, "5", None, float("nan"), float("inf"), 10**400):
         with pytest.raises(ValueError, match=r"'n' .*\[2, 20\] in steps of 3"):
             check_value("n", step, bad)

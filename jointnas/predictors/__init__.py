@@ -7,6 +7,7 @@ from jointnas.predictors.table import (
     cross_validate,
     eval_on_study,
     fit_on_study,
+    read_table,
     study_space,
     study_table,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "precision_at_k",
     "ranking_metrics",
     "read_metadata",
+    "read_table",
     "study_space",
     "study_table",
 ]

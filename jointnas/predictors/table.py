@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 import optuna
+import pandas as pd
 
 from jointnas.errors import ConfigError
 from jointnas.predictors.base import Predictor, Task, load_predictor
@@ -40,6 +42,20 @@ def study_table(
         y.append(float(t.value))
         numbers.append(t.number)
     return params, np.asarray(y, dtype=float), numbers
+
+
+def read_table(path: str | os.PathLike, space: Space) -> tuple[list[dict[str, Any]], pd.DataFrame]:
+    """The completed rows of a recorded table (``benchmarks/record_table.py``'s CSV) and their
+    params, validated against ``space``."""
+    frame = pd.read_csv(path, comment="#")
+    frame = frame[frame["state"] == "COMPLETE"].reset_index(drop=True)
+    missing = [n for n in space.distributions if n not in frame.columns]
+    if missing:
+        raise ConfigError(f"table {str(path)!r} lacks the columns {missing} of {space.name!r}")
+    params = [
+        space.validate({n: row[n] for n in space.distributions}) for _, row in frame.iterrows()
+    ]
+    return params, frame
 
 
 def study_space(study: optuna.Study) -> Space:

@@ -43,7 +43,12 @@ def describe(dist: BaseDistribution) -> str:
 
 
 def check_value(name: str, dist: BaseDistribution, value: Any) -> Any:
-    """Return ``value`` normalised to the distribution's type, or raise naming the parameter."""
+    """Return ``value`` normalised to the distribution's type, or raise naming the parameter.
+
+    numpy scalars (a row of a DataFrame or an array) count as the Python value they hold.
+    """
+    if isinstance(value, np.generic):
+        value = value.item()
     bad = ValueError(f"parameter {name!r} = {value!r} is not allowed: expected {describe(dist)}")
     if isinstance(dist, CategoricalDistribution):
         for choice in dist.choices:
