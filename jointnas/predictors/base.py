@@ -83,14 +83,14 @@ class Predictor(ABC):
     # -- public API -------------------------------------------------------------------------
     def fit(
         self,
-        params_list: Sequence[Mapping[str, Any]],
+        params_list: Sequence[Mapping[str, Any]] | np.ndarray,
         y: Sequence[float],
         *,
         source: Mapping[str, Any] | None = None,
     ) -> Predictor:
-        """Fit on candidates (params dicts of ``space``) and their measured accuracies;
-        ``source`` (e.g. storage and study) is kept in the metadata's training summary."""
-        return self.fit_encoded(self.space.encode(params_list), y, source=source)
+        """Fit on candidates (params dicts of ``space``, or their encoded matrix) and their
+        measured accuracies; ``source`` (e.g. storage and study) is kept in the metadata."""
+        return self.fit_encoded(self._as_matrix(params_list), y, source=source)
 
     def fit_encoded(
         self, X: np.ndarray, y: Sequence[float], *, source: Mapping[str, Any] | None = None
@@ -116,9 +116,9 @@ class Predictor(ABC):
         self.fitted = True
         return self
 
-    def predict(self, params_list: Sequence[Mapping[str, Any]]) -> np.ndarray:
-        """Predicted accuracy of each candidate."""
-        return self.predict_encoded(self.space.encode(params_list))
+    def predict(self, params_list: Sequence[Mapping[str, Any]] | np.ndarray) -> np.ndarray:
+        """Predicted accuracy of each candidate (params dicts, or their encoded matrix)."""
+        return self.predict_encoded(self._as_matrix(params_list))
 
     def predict_encoded(self, X: np.ndarray) -> np.ndarray:
         """Predicted accuracy of each encoded row: the batch path the fine search uses."""
@@ -172,6 +172,13 @@ class Predictor(ABC):
     def _load(self, path: Path) -> None: ...
 
     # -- helpers ----------------------------------------------------------------------------
+    def _as_matrix(self, params_list: Sequence[Mapping[str, Any]] | np.ndarray) -> np.ndarray:
+        """Encoded rows as they are; params dicts encoded. So ``fit(X, y)``/``predict(X)`` on
+        matrices works like any sklearn-style regressor (what the samplers call)."""
+        if isinstance(params_list, np.ndarray):
+            return params_list
+        return self.space.encode(params_list)
+
     def _check_matrix(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=float)
         width = self.space.encoder.width
@@ -216,6 +223,8 @@ def load_predictor(directory: str | os.PathLike, *, space: Space | None = None) 
         cls = KINDS[meta["kind"]]
         stored = meta["space"]
         if space is None:
+            if stored["name"] == "distributions":
+                raise ValueError("a predictor of a plain Optuna space needs space= to load")
             space = space_from_name(stored["name"])
         hyper = dict(meta["hyperparameters"])
         task = Task(**meta["task"])

@@ -123,3 +123,30 @@ class Space(ABC):
         }
         blob = json.dumps(spec, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
+
+
+class DistributionSpace(Space):
+    """Any fixed Optuna search space as a jointnas Space, so samplers and predictors work on
+    objectives that are not NAS. ``decode`` returns the validated params as the "arch"."""
+
+    name = "distributions"
+
+    def __init__(
+        self,
+        distributions: Mapping[str, BaseDistribution],
+        *,
+        recipe_names: Sequence[str] = (),
+    ) -> None:
+        self._dists = dict(distributions)
+        self.recipe_names = tuple(recipe_names)
+        self.encoder.feature_mask(self.recipe_names)  # validates the names
+
+    @property
+    def distributions(self) -> Mapping[str, BaseDistribution]:
+        return self._dists
+
+    def decode(self, params: Mapping[str, Any]) -> Candidate:
+        return Candidate(self.validate(params), None)
+
+    def to_params(self, candidate: Candidate) -> Params:
+        return self.validate(candidate.arch)
