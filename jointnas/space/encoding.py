@@ -191,6 +191,10 @@ class Encoder:
 
     def from_unit(self, U: np.ndarray) -> list[Params]:
         """Map points of the unit cube (n, len(names)) to params, uniformly per distribution."""
+        return self._rows(self.unit_columns(U))
+
+    def unit_columns(self, U: np.ndarray) -> dict[str, np.ndarray]:
+        """``from_unit`` as columns (numeric values, category indices): no Python row loop."""
         U = np.asarray(U, dtype=float)
         if U.ndim != 2 or U.shape[1] != len(self.names):
             raise ValueError(f"expected a matrix with {len(self.names)} columns, got {U.shape}")
@@ -209,7 +213,34 @@ class Encoder:
                     lo, hi = math.log(dist.low - 0.5 + 1e-9), math.log(dist.high + 0.5 - 1e-9)
                 raw = lo + u * (hi - lo)
                 cols[name] = _snap(dist, np.exp(raw) if dist.log else raw)
-        return self._rows(cols)
+        return cols
+
+    def encode_columns(self, cols: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Vectorised ``encode`` of columns as ``columns`` returns them (values, indices)."""
+        n = len(next(iter(cols.values())))
+        out = np.zeros((n, self.width))
+        for name, dist in self.distributions.items():
+            s = self._slices[name]
+            if isinstance(dist, CategoricalDistribution):
+                out[np.arange(n), s.start + np.asarray(cols[name], dtype=np.int64)] = 1.0
+            else:
+                lo, hi = _bounds(dist)
+                v = np.asarray(cols[name], dtype=float)
+                v = np.log(v) if dist.log else v
+                out[:, s.start] = (v - lo) / (hi - lo) if hi > lo else 0.0
+        return out
+
+    def snap(self, X: np.ndarray) -> np.ndarray:
+        """Project any matrix onto encoded rows of valid params (grid, range, one one-hot)."""
+        return self.encode_columns(self.columns(X))
+
+    def categorical_slices(self) -> dict[str, slice]:
+        """Column ranges of the one-hot blocks, for operators that treat them as one gene."""
+        return {
+            n: self._slices[n]
+            for n, d in self.distributions.items()
+            if isinstance(d, CategoricalDistribution)
+        }
 
     def _rows(self, cols: Mapping[str, np.ndarray]) -> list[Params]:
         n = len(next(iter(cols.values())))
