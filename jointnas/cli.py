@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from jointnas.data import BUILTIN_SOURCES, DatasetError
-from jointnas.errors import JointNASError
+from jointnas.errors import ConfigError, JointNASError
 
 DEFAULT_STORAGE = "sqlite:///jointnas.db"
 
@@ -158,6 +158,24 @@ def build_parser() -> argparse.ArgumentParser:
     _add_storage(ev)
     ev.add_argument("--study", default="jointnas", help="study name (default: %(default)s)")
 
+    srch = sub.add_parser("search", help="best predicted candidates under a limit, no training")
+    srch.add_argument("--predictor", required=True, help="predictor directory")
+    srch.add_argument("--max-mflops", type=_positive_float, default=None, help="MFLOPs limit")
+    srch.add_argument("--max-params", type=_positive_int, default=None, help="parameter limit")
+    srch.add_argument("--top", type=_positive_int, default=5, help="candidates to print")
+    srch.add_argument("--seed", type=int, default=0)
+    srch.add_argument("--generations", type=_positive_int, default=30)
+    srch.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    par = sub.add_parser("pareto", help="predicted accuracy vs MFLOPs front, one predictor")
+    par.add_argument("--predictor", required=True, help="predictor directory")
+    par.add_argument("--min-mflops", type=_positive_float, default=0.5)
+    par.add_argument("--max-mflops", type=_positive_float, default=4.0)
+    par.add_argument("--points", type=_positive_int, default=8, help="limits, log-spaced")
+    par.add_argument("--seed", type=int, default=0)
+    par.add_argument("--out", default="pareto.png", help="PNG to draw (default: %(default)s)")
+    par.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
     dash = sub.add_parser("dashboard", help="open optuna-dashboard on the storage")
     _add_storage(dash)
     dash.add_argument("--host", default="127.0.0.1")
@@ -252,7 +270,64 @@ def cmd_predictor(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_search(args: argparse.Namespace) -> int:
+    import time
+
+    from jointnas.objective import Limits
+    from jointnas.predictors import load_predictor
+    from jointnas.reuse import search_best
+
+    start = time.perf_counter()
+    if args.max_mflops is None and args.max_params is None:
+        raise ConfigError("give a limit: --max-mflops and/or --max-params")
+    predictor = load_predictor(args.predictor)
+    frame = search_best(
+        predictor,
+        Limits(mflops=args.max_mflops, params=args.max_params),
+        top=args.top,
+        seed=args.seed,
+        generations=args.generations,
+    )
+    if args.json:
+        print(frame.to_json(orient="records", indent=2))
+    else:
+        print(_show(frame).to_string(index=False))
+        print(
+            f"{frame.attrs['scored']} candidates scored in {frame.attrs['seconds']:.2f} s; "
+            f"{time.perf_counter() - start:.1f} s in all, no training"
+        )
+    return 0
+
+
+def cmd_pareto(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from jointnas.predictors import load_predictor
+    from jointnas.reuse import pareto, plot_pareto
+
+    if args.min_mflops >= args.max_mflops:
+        raise ConfigError("--min-mflops must be below --max-mflops")
+    predictor = load_predictor(args.predictor)
+    limits = np.geomspace(args.min_mflops, args.max_mflops, args.points).round(3).tolist()
+    frame = pareto(predictor, limits, seed=args.seed)
+    path = plot_pareto(frame, args.out, title=f"Predicted front: {args.predictor}")
+    if args.json:
+        print(frame.to_json(orient="records", indent=2))
+    else:
+        print(_show(frame, extra=("limit_mflops", "on_front")).to_string(index=False))
+        print(f"front drawn in {path}")
+    return 0
+
+
+def _show(frame, extra: tuple[str, ...] = ()):
+    cols = [*extra, "predicted_acc", "mflops", "params", "resolution", "optimizer", "lr", "ema"]
+    out = frame[[c for c in cols if c in frame]].copy()
+    return out.round({"predicted_acc": 4, "mflops": 3, "lr": 4})
+
+
 COMMANDS = {
+    "search": cmd_search,
+    "pareto": cmd_pareto,
     "run": cmd_run,
     "calibrate": cmd_calibrate,
     "predictor": cmd_predictor,
