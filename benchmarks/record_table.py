@@ -43,6 +43,7 @@ def _config(args: argparse.Namespace) -> RunConfig:
     return RunConfig(
         storage=args.storage,
         study_name="table",
+        stop_after="coarse",
         max_mflops=args.max_mflops,
         trials=args.trials,
         epochs=args.epochs,

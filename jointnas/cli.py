@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn
 
 from jointnas.data import BUILTIN_SOURCES, DatasetError
@@ -93,7 +94,13 @@ def _add_search_options(
 def _run_config(args: argparse.Namespace, **overrides):
     from jointnas.pipeline import RunConfig
 
+    stages = {
+        k: getattr(args, k)
+        for k in ("predictor", "fine_generations", "final_top", "final_epochs", "out", "stop_after")
+        if hasattr(args, k)
+    }
     fields = dict(
+        **stages,
         storage=args.storage,
         study_name=args.study,
         preset=args.preset,
@@ -126,6 +133,23 @@ def build_parser() -> argparse.ArgumentParser:
         "`jointnas calibrate` recommended on this study (default: %(default)s)",
     )
     run.add_argument("--top", type=_positive_int, default=5, help="rows in the final table")
+    run.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="first run `jointnas calibrate` (12 candidates, 6 epochs) unless the study has one, "
+        "then early-stop at its recommended epoch",
+    )
+    run.add_argument("--predictor", choices=["xgboost", "mlp"], default="xgboost")
+    run.add_argument("--fine-generations", type=int, default=20, help="0 skips the fine search")
+    run.add_argument("--final-top", type=int, default=3, help="candidates trained in full")
+    run.add_argument("--final-epochs", type=int, default=6, help="full training budget")
+    run.add_argument("--out", default="jointnas-out", help="artifact directory")
+    run.add_argument(
+        "--stop-after",
+        choices=["coarse", "predictor", "fine", "final"],
+        default="final",
+        help="last stage to run (default: %(default)s)",
+    )
 
     cal = sub.add_parser(
         "calibrate", help="measure how early training can stop and still rank candidates"
@@ -190,9 +214,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     from jointnas.pipeline import run
     from jointnas.report import best_trials_table, state_counts
 
-    if args.epochs == "calibrated":
-        from jointnas.calibrate import stored_calibration
+    if args.calibrate or args.epochs == "calibrated":
+        from jointnas.calibrate import calibrate, stored_calibration
 
+        if args.calibrate:
+            try:
+                stored_calibration(args.storage, args.study)
+            except ConfigError:
+                calibrate(_run_config(args, trials=12, epochs=6), progress=not args.no_progress)
         cal = stored_calibration(args.storage, args.study)
         config = _run_config(args, epochs=cal["recommended_epochs"], schedule_epochs=cal["epochs"])
         print(
@@ -204,9 +233,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     tune_malloc()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = run(config, progress=not args.no_progress)
-    table = best_trials_table(study, top=args.top)
     print(f"study {study.study_name!r} in {args.storage}: {state_counts(study)}")
-    print(table.to_string(index=False) if not table.empty else "no completed trials")
+    for stage, title in (("coarse", "coarse search (early-stopped)"), ("final", "final training")):
+        table = best_trials_table(study, top=args.top, stage=stage)
+        if not table.empty:
+            print(f"\n{title}:\n{table.to_string(index=False)}")
+    fine = study.user_attrs.get("jointnas:fine")
+    if fine:
+        print(f"\nfine search: {fine['scored']} candidates scored in {fine['seconds']:.1f} s")
+    if (Path(config.out) / "best.json").is_file():
+        print(f"best arch/recipe, weights, predictor: {config.out}/")
     print(f"see it in the browser: jointnas dashboard --storage {args.storage}")
     return 0
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import optuna
+import torch
 
 from jointnas.blocks import Cost
 from jointnas.cost import cost
@@ -58,6 +60,17 @@ def trial_seed(seed: int, number: int) -> int:
     return int(np.random.SeedSequence([seed, number]).generate_state(1)[0])
 
 
+def save_weights(model: torch.nn.Module, directory: str, trial: optuna.Trial) -> str:
+    """Save a trained network's state dict as safetensors (loads without running code)."""
+    from safetensors.torch import save_file
+
+    path = Path(directory) / f"trial_{trial.number}.safetensors"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(path))
+    return str(path)
+
+
 def record_constraints(trial: optuna.Trial, names: Sequence[str], values: Sequence[float]) -> None:
     """Store constraints for Optuna 5 samplers and for optuna-dashboard 0.21's column."""
     for name, value in zip(names, values, strict=True):
@@ -79,6 +92,8 @@ class Objective:
     batch_size: int = 128
     stage: str = "coarse"
     train_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    #: where to save each trained network as ``trial_<number>.safetensors`` (None: not saved)
+    weights_dir: str | None = None
 
     def measure(self, arch: Any) -> Cost:
         return cost(arch, num_classes=self.data.num_classes, in_channels=self.data.in_channels)
@@ -115,6 +130,8 @@ class Objective:
         except TrainingDiverged as exc:
             trial.set_user_attr("fail_reason", f"diverged: {exc}")
             raise
+        if self.weights_dir is not None and result.evaluated is not None:
+            trial.set_user_attr("weights", save_weights(result.evaluated, self.weights_dir, trial))
         trial.set_user_attr("val_acc_curve", list(result.val_acc))
         trial.set_user_attr("train_seconds", round(result.seconds, 3))
         trial.set_user_attr("images_per_s", round(result.train_images_per_s, 1))

@@ -1,15 +1,22 @@
-"""The staged run behind ``jointnas run``.
+"""The staged run behind ``jointnas run``: FBNetV3's JointNAS end to end.
 
-This first version runs the coarse stage with feasible random candidates: every candidate
-satisfies the resource limit before it is trained (the limit is analytic), is trained for the
-early-stop budget, and is recorded in the study. The predictor, fine search and final training
-plug in here as further stages. All state lives in the Optuna storage, so rerunning the same
-command resumes: it only trains the trials still missing.
+1. coarse: feasible candidates (the limit is analytic, so an infeasible one is never trained),
+   each trained for the early-stop budget and recorded in the study;
+2. predictor: fitted on the coarse trials and saved in the output directory;
+3. fine: the vectorised adaptive genetic search scored by the predictor, no training; each
+   generation's top candidates are written to the study as predicted trials;
+4. final: the best predicted candidates trained for the full budget, true and predicted
+   accuracy side by side; best arch/recipe JSON and safetensors weights in the output directory.
+
+All state lives in the Optuna storage (plus files the storage points to), so rerunning the same
+command resumes at the first unfinished stage; ``stop_after`` ends a run early.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import optuna
@@ -18,20 +25,25 @@ from jointnas.cost import cost
 from jointnas.data import Dataset, load_dataset
 from jointnas.errors import ConfigError, InfeasibleConstraintError
 from jointnas.objective import CandidateRejected, Limits, Objective
-from jointnas.samplers import FeasibleSampler, sample_feasible
+from jointnas.predictors import XGBoostPredictor
+from jointnas.samplers import CoarseSampler, sample_feasible
 from jointnas.samplers.feasible import Constraint
 from jointnas.space.fbnetv3 import PRESETS, FBNetV3Space
+from jointnas.stages import (
+    counts_toward_budget,
+    final_stage,
+    fine_stage,
+    predictor_stage,
+    write_artifacts,
+)
 from jointnas.storage import check_study_attrs, open_storage
 from jointnas.train import TrainingDiverged, resolve_device
 
+STAGES = ("coarse", "predictor", "fine", "final")
 
-def counts_toward_budget(trial: optuna.trial.FrozenTrial) -> bool:
-    """Completed, pruned and deliberately failed trials (diverged, infeasible: they carry a
-    ``fail_reason``) use up the budget; a trial cut off by Ctrl-C or a crash is retried."""
-    state = trial.state
-    if state == optuna.trial.TrialState.FAIL:
-        return "fail_reason" in trial.user_attrs
-    return state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+def is_coarse(trial: optuna.trial.FrozenTrial) -> bool:
+    return trial.user_attrs.get("stage", "coarse") == "coarse"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,6 +63,15 @@ class RunConfig:
     seed: int = 0
     device: str = "auto"
     batch_size: int = 128
+    predictor: str = "xgboost"
+    fine_generations: int = 20
+    fine_population: int = 64
+    fine_children: int = 2048
+    fine_record: int = 5
+    final_top: int = 3
+    final_epochs: int = 6
+    out: str = "jointnas-out"
+    stop_after: str = "final"
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -60,6 +81,16 @@ class RunConfig:
                 raise ConfigError(
                     f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}"
                 )
+        if self.stop_after not in STAGES:
+            raise ConfigError(f"unknown stage {self.stop_after!r}; choose one of {list(STAGES)}")
+        if self.predictor not in ("xgboost", "mlp"):
+            raise ConfigError(f"--predictor must be xgboost or mlp, got {self.predictor!r}")
+        for name in ("fine_population", "fine_children"):
+            if getattr(self, name) < 2:
+                raise ConfigError(f"--{name.replace('_', '-')} must be >= 2")
+        for name in ("fine_generations", "fine_record", "final_top", "final_epochs"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be >= 0")
         if self.schedule_epochs is not None and self.schedule_epochs < self.epochs:
             raise ConfigError(
                 f"schedule_epochs ({self.schedule_epochs}) must be >= epochs ({self.epochs})"
@@ -126,9 +157,62 @@ def run(config: RunConfig, *, data: Dataset | None = None, progress: bool = True
         return limits.values(objective.measure(space.decode(params).arch))
 
     check_reachable(space, limits, data, constraint, config.seed)
+    study = coarse_stage(config, space, data, storage, objective, constraint, progress)
+    if config.stop_after == "coarse":
+        return study
+    out = Path(config.out)
+    predictor = predictor_stage(
+        study, space, data, kind=config.predictor, seed=config.seed, out=out
+    )
+    if predictor is None:
+        print("too few completed coarse trials to fit a predictor; stopping after coarse")
+        return study
+    if config.stop_after == "predictor":
+        return study
+    top = fine_stage(
+        study,
+        predictor,
+        limits,
+        generations=config.fine_generations,
+        population=config.fine_population,
+        children=config.fine_children,
+        record=config.fine_record,
+        seed=config.seed,
+        progress=progress,
+    )
+    if config.stop_after == "fine" or config.final_top == 0 or config.final_epochs == 0:
+        return study
+    final = dataclasses.replace(
+        objective,
+        stage="final",
+        epochs=config.final_epochs,
+        train_kwargs={"schedule_epochs": config.final_epochs},
+        weights_dir=str(out / "weights"),
+    )
+    finals = final_stage(
+        study, storage, top, predictor, final, top=config.final_top, progress=progress
+    )
+    write_artifacts(out, space, finals)
+    return study
 
-    sampler = FeasibleSampler(
-        search_space=space.distributions, constraint=constraint, seed=config.seed
+
+def coarse_stage(
+    config: RunConfig,
+    space: FBNetV3Space,
+    data: Dataset,
+    storage: optuna.storages.BaseStorage,
+    objective: Objective,
+    constraint: Constraint,
+    progress: bool,
+) -> optuna.Study:
+    """Train ``config.trials`` feasible candidates (resuming: only the missing ones): the first
+    half quasi-random, the rest ranked by an XGBoost predictor refitted as trials complete."""
+    sampler = CoarseSampler(
+        search_space=space.distributions,
+        constraint=constraint,
+        predictor=XGBoostPredictor(space=space, seed=config.seed),
+        n_startup_trials=max(4, config.trials // 2),
+        seed=config.seed,
     )
     study = optuna.create_study(
         storage=storage,
@@ -150,9 +234,8 @@ def run(config: RunConfig, *, data: Dataset | None = None, progress: bool = True
             "jointnas:schedule_epochs": config.schedule_epochs or config.epochs,
         },
     )
-    study.set_user_attr("jointnas:limits", limits.active())
-    done = sum(counts_toward_budget(t) for t in study.get_trials(deepcopy=False))
-    remaining = config.trials - done
+    study.set_user_attr("jointnas:limits", config.limits.active())
+    remaining = config.trials - coarse_done(study)
     if remaining > 0:
         study.optimize(
             objective,
@@ -164,13 +247,19 @@ def run(config: RunConfig, *, data: Dataset | None = None, progress: bool = True
     return study
 
 
+def coarse_done(study: optuna.Study) -> int:
+    """Coarse trials that use up the budget (see ``counts_toward_budget``)."""
+    return sum(counts_toward_budget(t) and is_coarse(t) for t in study.get_trials(deepcopy=False))
+
+
 class StopAtBudget:
-    """Stop ``study.optimize`` once the study holds ``trials`` budget-counting trials: other
-    processes on the same storage add trials too, so each worker's own count is not enough."""
+    """Stop ``study.optimize`` once the study holds ``trials`` budget-counting coarse trials:
+    other processes on the same storage add trials too, so each worker's own count is not
+    enough."""
 
     def __init__(self, trials: int) -> None:
         self.trials = trials
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        if sum(counts_toward_budget(t) for t in study.get_trials(deepcopy=False)) >= self.trials:
+        if coarse_done(study) >= self.trials:
             study.stop()

@@ -9,14 +9,24 @@ COLUMNS = ("mflops", "params", "acts", "train_seconds")
 SHOWN_PARAMS = ("resolution", "optimizer", "lr", "ema", "mixup")
 
 
-def best_trials_table(study: optuna.Study, top: int = 5) -> pd.DataFrame:
-    """The ``top`` completed trials by value (best first) with their cost and key params."""
-    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+def best_trials_table(
+    study: optuna.Study, top: int = 5, *, stage: str | None = "coarse"
+) -> pd.DataFrame:
+    """The ``top`` completed trials of ``stage`` (None: any) by value, best first, with their
+    cost and key params; final trials also show the accuracy the predictor expected."""
+    done = [
+        t
+        for t in study.trials
+        if t.state == optuna.trial.TrialState.COMPLETE
+        and (stage is None or t.user_attrs.get("stage", "coarse") == stage)
+    ]
     reverse = study.direction == optuna.study.StudyDirection.MAXIMIZE
     done.sort(key=lambda t: t.value, reverse=reverse)
     rows = []
     for t in done[:top]:
         row = {"trial": t.number, "val_acc": round(t.value, 4)}
+        if "predicted_acc" in t.user_attrs:
+            row["predicted_acc"] = round(t.user_attrs["predicted_acc"], 4)
         row.update({k: t.user_attrs.get(k) for k in COLUMNS})
         row.update({k: t.params.get(k) for k in SHOWN_PARAMS if k in t.params})
         rows.append(row)

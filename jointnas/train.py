@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import optuna
@@ -44,6 +44,8 @@ class TrainResult:
     seconds: float
     train_images_per_s: float
     device: str
+    #: the network that was evaluated (the EMA copy when EMA is on): what to export
+    evaluated: nn.Module | None = field(default=None, repr=False, compare=False)
 
     @property
     def final_acc(self) -> float:
@@ -260,4 +262,5 @@ def train(
         seconds=time.perf_counter() - start,
         train_images_per_s=epochs * len(x_train) / max(train_seconds, 1e-9),
         device=str(dev),
+        evaluated=scored,
     )

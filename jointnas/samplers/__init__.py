@@ -1,5 +1,6 @@
 """Optuna samplers for constrained search (work on any fixed Optuna search space)."""
 
+from jointnas.samplers.coarse import CoarseSampler
 from jointnas.samplers.feasible import FeasibleSampler, is_feasible, sample_feasible
 
-__all__ = ["FeasibleSampler", "is_feasible", "sample_feasible"]
+__all__ = ["CoarseSampler", "FeasibleSampler", "is_feasible", "sample_feasible"]

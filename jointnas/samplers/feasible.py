@@ -72,12 +72,12 @@ class FeasibleSampler(BaseSampler):
             raise ValueError(f"max_tries must be >= 1, got {max_tries}")
         self._encoder = Encoder(search_space)
         self._constraint = constraint
-        self._seed = int(np.random.SeedSequence(seed).entropy) if seed is None else int(seed)
+        self._seed = _fresh_seed() if seed is None else int(seed)
         self._max_tries = max_tries
         self._fallback = RandomSampler(seed=self._seed)
 
     def reseed_rng(self) -> None:
-        self._seed = int(np.random.SeedSequence().entropy)
+        self._seed = _fresh_seed()
         self._fallback.reseed_rng()
 
     def infer_relative_search_space(
@@ -104,3 +104,8 @@ class FeasibleSampler(BaseSampler):
             f"parameter {param_name!r} is outside the sampler's search space; sampled at random"
         )
         return self._fallback.sample_independent(study, trial, param_name, param_distribution)
+
+
+def _fresh_seed() -> int:
+    """A random 32-bit seed (Optuna's RandomSampler refuses larger ones)."""
+    return int(np.random.SeedSequence().generate_state(1)[0])

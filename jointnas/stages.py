@@ -1,0 +1,257 @@
+"""The stages of a JointNAS run after the coarse search: predictor, fine search, final training.
+
+Each stage leaves its result in the Optuna storage (trials and study user attrs) and files in
+the output directory, and first looks there for a result of an earlier, interrupted run, so a
+rerun of the same command resumes at the first unfinished stage.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.trial import TrialState, create_trial
+
+from jointnas.cost import cost_batch
+from jointnas.data import Dataset
+from jointnas.objective import Limits, Objective
+from jointnas.predictors import KINDS, Predictor, PredictorError, Task, load_predictor
+from jointnas.predictors.card import write_card
+from jointnas.predictors.table import study_table
+from jointnas.search import cost_feasibility, fine_search
+from jointnas.space.base import Space
+from jointnas.train import TrainingDiverged
+
+PREDICTOR_ATTR = "jointnas:predictor"
+FINE_ATTR = "jointnas:fine"
+
+
+def _key(params: Mapping[str, Any]) -> str:
+    return json.dumps(dict(params), sort_keys=True, default=str)
+
+
+def predictor_stage(
+    study: optuna.Study, space: Space, data: Dataset, *, kind: str, seed: int, out: Path
+) -> Predictor | None:
+    """Fit (or reload) the accuracy predictor on the coarse trials; None if there are too few."""
+    stored = study.user_attrs.get(PREDICTOR_ATTR)
+    if stored is not None:
+        try:
+            return load_predictor(stored["path"], space=space)
+        except PredictorError:
+            pass  # moved or damaged: fit again from the storage, which has everything
+    params, y, _ = study_table(study, space)
+    cls = KINDS[kind]
+    if len(y) < cls.min_points:
+        return None
+    task = Task(num_classes=data.num_classes, in_channels=data.in_channels)
+    predictor = cls(space=space, seed=seed, task=task)
+    predictor.fit(params, y, source={"study": study.study_name, "trials": len(y)})
+    path = predictor.save(out / "predictor")
+    write_card(path, command=f"jointnas run (study {study.study_name!r}, coarse stage)")
+    study.set_user_attr(PREDICTOR_ATTR, {"path": str(path), "kind": kind, "trials": len(y)})
+    return predictor
+
+
+def _written_fine(study: optuna.Study) -> set[str]:
+    return {
+        _key(t.params)
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if t.user_attrs.get("stage") == "fine"
+    }
+
+
+def fine_stage(
+    study: optuna.Study,
+    predictor: Predictor,
+    limits: Limits,
+    *,
+    generations: int,
+    population: int,
+    children: int,
+    record: int,
+    seed: int,
+    progress: bool = True,
+) -> list[dict[str, Any]]:
+    """Adaptive genetic search scored by the predictor, from the best coarse candidates; the
+    top ``record`` of each generation are written as predicted trials. Returns the final
+    population's params, best predicted first."""
+    stored = study.user_attrs.get(FINE_ATTR)
+    if stored is not None:
+        return stored["top"]
+    space, task = predictor.space, predictor.task
+    params, y, _ = study_table(study, space)
+    init = space.encode([params[i] for i in np.argsort(-y)[:population]]) if params else None
+    feasible = cost_feasibility(
+        space, limits, num_classes=task.num_classes, in_channels=task.in_channels
+    )
+    written = _written_fine(study)  # a resumed run regenerates the same rows: skip them
+    dists = dict(space.distributions)
+    bar = _bar(generations, "fine search", progress)
+
+    def on_generation(g: int, X: np.ndarray, scores: np.ndarray, stats: dict) -> None:
+        top_X, top_s = X[:record], scores[:record]
+        c = cost_batch(space, top_X, num_classes=task.num_classes, in_channels=task.in_channels)
+        trials = []
+        for i, p in enumerate(space.decode_matrix(top_X)):
+            if _key(p) in written:
+                continue
+            written.add(_key(p))
+            cost_i = {"mflops": float(c.flops[i]) / 1e6, "params": int(c.params[i])}
+            cost_i["acts"] = int(c.acts[i])
+            values = [cost_i[k] - v for k, v in limits.active().items()]
+            trials.append(
+                create_trial(
+                    params=p,
+                    distributions=dists,
+                    value=float(top_s[i]),
+                    user_attrs={"stage": "fine", "predicted": True, "generation": g, **cost_i},
+                    system_attrs={"constraints": values}
+                    | {f"constraints:{k}": v for k, v in zip(limits.active(), values, strict=True)},
+                )
+            )
+        study.add_trials(trials)
+        if bar is not None:
+            bar.set_postfix(best=f"{stats['best']:.4f}", sigma=f"{stats['sigma']:.3f}")
+            bar.update(1)
+
+    result = fine_search(
+        space,
+        predictor,
+        feasible=feasible,
+        init=init,
+        population=population,
+        children=children,
+        generations=generations,
+        seed=seed,
+        on_generation=on_generation,
+    )
+    if bar is not None:
+        bar.close()
+    top = result.params(space)
+    study.set_user_attr(
+        FINE_ATTR,
+        {
+            "top": top[:population],
+            "predicted": result.predicted.tolist(),
+            "history": result.history,
+            "scored": result.scored,
+            "seconds": round(result.seconds, 3),
+        },
+    )
+    return top
+
+
+def final_stage(
+    study: optuna.Study,
+    storage: optuna.storages.BaseStorage,
+    candidates: Sequence[Mapping[str, Any]],
+    predictor: Predictor | None,
+    objective: Objective,
+    *,
+    top: int,
+    progress: bool = True,
+) -> list[optuna.trial.FrozenTrial]:
+    """Train the ``top`` best distinct candidates for the full budget as ``final`` trials,
+    recording the predicted accuracy beside the true one. Completed ones are not retrained."""
+    chosen, seen = [], set()
+    for p in candidates:
+        if _key(p) not in seen:
+            seen.add(_key(p))
+            chosen.append(dict(p))
+        if len(chosen) == top:
+            break
+    predicted = predictor.predict(chosen) if predictor is not None and chosen else None
+    runner = optuna.load_study(
+        study_name=study.study_name,
+        storage=storage,
+        sampler=optuna.samplers.RandomSampler(seed=objective.seed),
+        pruner=optuna.pruners.NopPruner(),  # never judge a full training by early-stopped ones
+    )
+
+    def finals() -> dict[str, optuna.trial.FrozenTrial]:
+        """Final trials that count as done (as in ``counts_toward_budget``)."""
+        return {
+            _key(t.params): t
+            for t in runner.get_trials(deepcopy=False)
+            if t.user_attrs.get("stage") == "final" and counts_toward_budget(t)
+        }
+
+    bar = _bar(len(chosen), "final training", progress)
+    for i, p in enumerate(chosen):
+        if _key(p) not in finals():
+            attrs = {"predicted_acc": float(predicted[i])} if predicted is not None else {}
+            waiting = runner.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+            if not any(_key(t.params) == _key(p) for t in waiting):
+                runner.enqueue_trial(p, user_attrs=attrs)
+            runner.optimize(objective, n_trials=1, catch=(TrainingDiverged,))
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    done = finals()
+    return [done[_key(p)] for p in chosen if _key(p) in done]
+
+
+def write_artifacts(
+    out: Path, space: Space, finals: Sequence[optuna.trial.FrozenTrial]
+) -> dict[str, Any] | None:
+    """``best.json`` (arch, recipe, accuracies, cost) and ``best.safetensors`` for the best
+    completed final trial; ``final.csv`` for all of them."""
+    import dataclasses
+    import shutil
+
+    import pandas as pd
+
+    done = [t for t in finals if t.state == TrialState.COMPLETE]
+    if not done:
+        return None
+    rows = [
+        {
+            "trial": t.number,
+            "val_acc": t.value,
+            "predicted_acc": t.user_attrs.get("predicted_acc"),
+            **{k: t.user_attrs.get(k) for k in ("mflops", "params", "acts")},
+            **t.params,
+        }
+        for t in done
+    ]
+    out.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(out / "final.csv", index=False)
+    best = max(done, key=lambda t: t.value)
+    cand = space.decode(best.params)
+    summary = {
+        "trial": best.number,
+        "val_acc": best.value,
+        "predicted_acc": best.user_attrs.get("predicted_acc"),
+        "cost": {k: best.user_attrs.get(k) for k in ("mflops", "params", "acts")},
+        "params": best.params,
+        "arch": dataclasses.asdict(cand.arch),
+        "recipe": dataclasses.asdict(cand.recipe) if cand.recipe is not None else None,
+        "space": {"name": space.name, "fingerprint": space.fingerprint()},
+    }
+    (out / "best.json").write_text(json.dumps(summary, indent=2, default=str))
+    weights = best.user_attrs.get("weights")
+    if weights and Path(weights).is_file():
+        shutil.copyfile(weights, out / "best.safetensors")
+    return summary
+
+
+def _bar(total: int, desc: str, progress: bool):
+    if not progress or total <= 0:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc)
+
+
+def counts_toward_budget(trial: optuna.trial.FrozenTrial) -> bool:
+    """Completed, pruned and deliberately failed trials (diverged, infeasible: they carry a
+    ``fail_reason``) use up the budget; a trial cut off by Ctrl-C or a crash is retried."""
+    if trial.state == TrialState.FAIL:
+        return "fail_reason" in trial.user_attrs
+    return trial.state in (TrialState.COMPLETE, TrialState.PRUNED)
