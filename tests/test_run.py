@@ -23,7 +23,12 @@ from jointnas.train import TrainingDiverged
 
 def _config(tmp_path, **kw) -> RunConfig:
     base = dict(
-        storage=f"sqlite:///{tmp_path}/s.db", dataset="digits", trials=2, epochs=1, max_mflops=1.0
+        storage=f"sqlite:///{tmp_path}/s.db",
+        dataset="digits",
+        trials=2,
+        epochs=1,
+        max_mflops=1.0,
+        stop_after="coarse",
     )
     return RunConfig(**{**base, **kw})
 
@@ -71,7 +76,8 @@ def _journal_worker(path: str, trials: int) -> None:
 
     torch.set_num_threads(1)
     data = load_dataset("digits", seed=0).subset(train=64, val=32)
-    run(RunConfig(storage=path, trials=trials, epochs=1, max_mflops=0.5), data=data, progress=False)
+    config = RunConfig(storage=path, trials=trials, epochs=1, max_mflops=0.5, stop_after="coarse")
+    run(config, data=data, progress=False)
 
 
 def test_workers_share_a_journal_study_and_its_budget(tmp_path):

@@ -2,5 +2,12 @@
 
 from jointnas.samplers.coarse import CoarseSampler
 from jointnas.samplers.feasible import FeasibleSampler, is_feasible, sample_feasible
+from jointnas.samplers.genetic import AdaptiveGeneticSampler
 
-__all__ = ["CoarseSampler", "FeasibleSampler", "is_feasible", "sample_feasible"]
+__all__ = [
+    "AdaptiveGeneticSampler",
+    "CoarseSampler",
+    "FeasibleSampler",
+    "is_feasible",
+    "sample_feasible",
+]

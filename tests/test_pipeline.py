@@ -1,0 +1,71 @@
+"""The full staged run: coarse -> predictor -> fine -> final, resumable between stages."""
+
+from __future__ import annotations
+
+import json
+
+import optuna
+from safetensors.torch import load_file
+
+from jointnas.model import build_model
+from jointnas.pipeline import RunConfig, run
+from jointnas.predictors import load_predictor
+from jointnas.space.fbnetv3 import FBNetV3Space
+
+
+def _stages(study: optuna.Study) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for t in study.trials:
+        stage = t.user_attrs.get("stage", "?")
+        out[stage] = out.get(stage, 0) + 1
+    return out
+
+
+def test_full_run_resumes_stage_by_stage_and_writes_artifacts(tmp_path, digits):
+    data = digits.subset(train=384, val=192)
+    base = dict(
+        storage=f"sqlite:///{tmp_path}/p.db",
+        trials=6,
+        epochs=1,
+        max_mflops=0.6,
+        fine_generations=3,
+        fine_children=256,
+        fine_population=16,
+        fine_record=3,
+        final_top=2,
+        final_epochs=2,
+        out=str(tmp_path / "out"),
+    )
+    study = run(RunConfig(**base, stop_after="predictor"), data=data, progress=False)
+    assert _stages(study) == {"coarse": 6}
+    assert "jointnas:predictor" in study.user_attrs and "jointnas:fine" not in study.user_attrs
+
+    study = run(RunConfig(**base, stop_after="fine"), data=data, progress=False)
+    stages = _stages(study)
+    assert stages["coarse"] == 6 and 3 <= stages["fine"] <= 9 and "final" not in stages
+    fine = [t for t in study.trials if t.user_attrs.get("stage") == "fine"]
+    for t in fine:  # predicted, feasible, recorded for the dashboard
+        assert t.user_attrs["predicted"] is True and t.user_attrs["mflops"] <= 0.6
+        assert t.system_attrs["constraints"][0] <= 0
+    assert len({json.dumps(t.params, sort_keys=True) for t in fine}) == len(fine)
+
+    study = run(RunConfig(**base), data=data, progress=False)
+    finals = [t for t in study.trials if t.user_attrs.get("stage") == "final"]
+    assert len(finals) == 2 and all(t.state.name == "COMPLETE" for t in finals)
+    for t in finals:
+        assert len(t.user_attrs["val_acc_curve"]) == 2 and "predicted_acc" in t.user_attrs
+    top = study.user_attrs["jointnas:fine"]["top"]
+    assert [t.params for t in finals] == top[:2]
+
+    again = run(RunConfig(**base), data=data, progress=False)  # all done: nothing new
+    assert len(again.trials) == len(study.trials)
+
+    out = tmp_path / "out"
+    best = json.loads((out / "best.json").read_text())
+    assert best["val_acc"] == max(t.value for t in finals)
+    space = FBNetV3Space()
+    model = build_model(space.decode(best["params"]).arch, 10, 1)
+    model.load_state_dict(load_file(out / "best.safetensors"))  # the weights fit the arch
+    predictor = load_predictor(out / "predictor")
+    assert predictor.training["n"] == 6 and (out / "predictor" / "CARD.md").is_file()
+    assert (out / "final.csv").read_text().count("\n") == 3
