@@ -99,6 +99,8 @@ def _run_config(args: argparse.Namespace, **overrides):
         for k in ("predictor", "fine_generations", "final_top", "final_epochs", "out", "stop_after")
         if hasattr(args, k)
     }
+    if getattr(args, "fix_arch", None):
+        stages["fix_arch"] = _read_arch(args.fix_arch)
     fields = dict(
         **stages,
         storage=args.storage,
@@ -114,6 +116,24 @@ def _run_config(args: argparse.Namespace, **overrides):
         batch_size=args.batch_size,
     )
     return RunConfig(**{**fields, **overrides})
+
+
+def _read_arch(path: str) -> dict:
+    """Architecture params from a JSON file: a params dict or a ``best.json`` (its "params")."""
+    import json
+
+    from jointnas.space.fbnetv3 import FBNetV3Space
+
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"--fix-arch: no file {path!r}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"--fix-arch: {path!r} is not a JSON file: {exc}") from None
+    params = data.get("params", data) if isinstance(data, dict) else None
+    if not isinstance(params, dict):
+        raise ConfigError(f"--fix-arch: {path!r} holds no params dict")
+    return FBNetV3Space().arch_params(params)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -144,6 +164,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--final-top", type=int, default=3, help="candidates trained in full")
     run.add_argument("--final-epochs", type=int, default=6, help="full training budget")
     run.add_argument("--out", default="jointnas-out", help="artifact directory")
+    run.add_argument(
+        "--fix-arch",
+        default=None,
+        metavar="FILE",
+        help="AutoTrain: JSON file with an architecture (a params dict, or a best.json); only "
+        "the training recipe is searched",
+    )
     run.add_argument(
         "--stop-after",
         choices=["coarse", "predictor", "fine", "final"],

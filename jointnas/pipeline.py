@@ -72,6 +72,8 @@ class RunConfig:
     final_epochs: int = 6
     out: str = "jointnas-out"
     stop_after: str = "final"
+    #: architecture params to pin (AutoTrain: only the recipe is searched); None searches both
+    fix_arch: dict | None = None
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -102,6 +104,12 @@ class RunConfig:
             resolve_device(self.device)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
+
+    def space(self) -> FBNetV3Space:
+        try:
+            return FBNetV3Space(preset=self.preset, fix=self.fix_arch)
+        except ValueError as exc:
+            raise ConfigError(f"--fix-arch: {exc}") from None
 
     @property
     def limits(self) -> Limits:
@@ -138,7 +146,7 @@ def check_reachable(
 
 def run(config: RunConfig, *, data: Dataset | None = None, progress: bool = True) -> optuna.Study:
     """Run (or resume) the search described by ``config``; return the Optuna study."""
-    space = FBNetV3Space(preset=config.preset)
+    space = config.space()
     storage = open_storage(config.storage)  # fail fast, before the slower data loading
     data = load_dataset(config.dataset, seed=config.seed) if data is None else data
     limits = config.limits
@@ -227,6 +235,7 @@ def coarse_stage(
         {
             "jointnas:space": space.name,
             "jointnas:space_fingerprint": space.fingerprint(),
+            "jointnas:space_fixed": space.pinned,
             "jointnas:dataset": data.name,
             "jointnas:task": {"num_classes": data.num_classes, "in_channels": data.in_channels},
             "jointnas:seed": config.seed,

@@ -139,7 +139,11 @@ class Predictor(ABC):
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "kind": self.kind,
-            "space": {"name": self.space.name, "fingerprint": self.space.fingerprint()},
+            "space": {
+                "name": self.space.name,
+                "fingerprint": self.space.fingerprint(),
+                "fixed": getattr(self.space, "pinned", {}),
+            },
             "feature_names": self.space.feature_names,
             "task": {"num_classes": self.task.num_classes, "in_channels": self.task.in_channels},
             "seed": self.seed,
@@ -225,7 +229,7 @@ def load_predictor(directory: str | os.PathLike, *, space: Space | None = None) 
         if space is None:
             if stored["name"] == "distributions":
                 raise ValueError("a predictor of a plain Optuna space needs space= to load")
-            space = space_from_name(stored["name"])
+            space = space_from_name(stored["name"], stored.get("fixed"))
         hyper = dict(meta["hyperparameters"])
         task = Task(**meta["task"])
     except (KeyError, TypeError, ValueError) as exc:

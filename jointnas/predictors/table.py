@@ -63,7 +63,10 @@ def study_space(study: optuna.Study) -> Space:
     name = study.user_attrs.get("jointnas:space")
     if name is None:
         raise ConfigError(f"study {study.study_name!r} was not made by jointnas (no space attr)")
-    space = space_from_name(name)
+    try:  # an AutoTrain study has its architecture pinned
+        space = space_from_name(name, study.user_attrs.get("jointnas:space_fixed"))
+    except ValueError as exc:
+        raise ConfigError(f"study {study.study_name!r}: {exc}") from None
     stored = study.user_attrs.get("jointnas:space_fingerprint")
     if stored is not None and stored != space.fingerprint():
         raise ConfigError(

@@ -25,7 +25,7 @@ from optuna.distributions import (
 )
 
 from jointnas.space.base import Candidate, Space
-from jointnas.space.encoding import Params
+from jointnas.space.encoding import Params, check_value
 
 ACTIVATIONS = ("relu", "hswish", "swish")
 OPTIMIZERS = ("sgd", "rmsprop", "adamw")
@@ -187,7 +187,11 @@ class FBNetV3Space(Space):
     name = "fbnetv3"
     recipe_names = RECIPE_KEYS
 
-    def __init__(self, *, preset: str | Preset = "small") -> None:
+    def __init__(
+        self, *, preset: str | Preset = "small", fix: Mapping[str, Any] | None = None
+    ) -> None:
+        """``fix`` pins parameters (validated against the preset) so they are not searched:
+        e.g. every architecture parameter, for FBNetV3's AutoTrain (recipe-only search)."""
         if isinstance(preset, str):
             if preset not in PRESETS:
                 raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
@@ -215,10 +219,22 @@ class FBNetV3Space(Space):
             ema=CategoricalDistribution((False, True)),
             label_smoothing=FloatDistribution(*preset.label_smoothing),
         )
-        self._dists = {k: v for k, v in spec.items() if isinstance(v, BaseDistribution)}
-        self.fixed: dict[str, Any] = {
-            k: v for k, v in spec.items() if not isinstance(v, BaseDistribution)
+        pinned: dict[str, Any] = {}
+        for key, value in (fix or {}).items():
+            if not isinstance(spec.get(key), BaseDistribution):
+                raise ValueError(f"cannot fix {key!r}: not a searched parameter of {self.name}")
+            pinned[key] = check_value(key, spec[key], value)
+        if pinned:
+            self.name += "-fixed"
+        self.pinned = pinned
+        self._dists = {
+            k: v for k, v in spec.items() if isinstance(v, BaseDistribution) and k not in pinned
         }
+        self.fixed: dict[str, Any] = {
+            **{k: v for k, v in spec.items() if not isinstance(v, BaseDistribution)},
+            **pinned,
+        }
+        self.recipe_names = tuple(k for k in RECIPE_KEYS if k in self._dists)
 
     @property
     def distributions(self) -> Mapping[str, BaseDistribution]:
@@ -227,7 +243,13 @@ class FBNetV3Space(Space):
     def structure(self) -> dict[str, Any]:
         fixed = asdict(self.preset)
         fixed.pop("notes")
+        if self.pinned:
+            fixed["pinned"] = self.pinned
         return fixed
+
+    def arch_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """The architecture part of a params dict (what ``fix`` takes for AutoTrain)."""
+        return {k: v for k, v in params.items() if k not in RECIPE_KEYS}
 
     def decode(self, params: Mapping[str, Any]) -> Candidate[Arch, Recipe]:
         p = {**self.validate(params), **self.fixed}
