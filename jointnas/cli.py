@@ -209,6 +209,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_storage(ev)
     ev.add_argument("--study", default="jointnas", help="study name (default: %(default)s)")
 
+    exp = sub.add_parser("export", help="a trial's arch/recipe JSON and weights (safetensors)")
+    _add_storage(exp)
+    exp.add_argument("--study", default="jointnas", help="study name (default: %(default)s)")
+    exp.add_argument("--trial", type=int, required=True, help="trial number")
+    exp.add_argument("--out", required=True, help="directory to write")
+    exp.add_argument(
+        "--epochs",
+        type=_positive_int,
+        default=6,
+        help="training budget when the trial has no saved weights (default: %(default)s)",
+    )
+    exp.add_argument("--device", default="auto")
+
     srch = sub.add_parser("search", help="best predicted candidates under a limit, no training")
     srch.add_argument("--predictor", required=True, help="predictor directory")
     srch.add_argument("--max-mflops", type=_positive_float, default=None, help="MFLOPs limit")
@@ -333,6 +346,19 @@ def cmd_predictor(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from jointnas.export import export_trial
+
+    summary = export_trial(
+        args.storage, args.study, args.trial, args.out, epochs=args.epochs, device=args.device
+    )
+    print(
+        f"trial {args.trial} ({summary['stage']}, value {summary['value']:.4f}) -> {args.out}/"
+        f"candidate.json + weights.safetensors ({summary['weights']})"
+    )
+    return 0
+
+
 def cmd_search(args: argparse.Namespace) -> int:
     import time
 
@@ -389,6 +415,7 @@ def _show(frame, extra: tuple[str, ...] = ()):
 
 
 COMMANDS = {
+    "export": cmd_export,
     "search": cmd_search,
     "pareto": cmd_pareto,
     "run": cmd_run,

@@ -69,3 +69,35 @@ def test_full_run_resumes_stage_by_stage_and_writes_artifacts(tmp_path, digits):
     predictor = load_predictor(out / "predictor")
     assert predictor.training["n"] == 6 and (out / "predictor" / "CARD.md").is_file()
     assert (out / "final.csv").read_text().count("\n") == 3
+
+    from jointnas.export import export_trial
+
+    saved = export_trial(base["storage"], "jointnas", finals[0].number, tmp_path / "e1")
+    assert saved["weights"] == "saved by the run" and saved["stage"] == "final"
+    coarse = export_trial(base["storage"], "jointnas", 0, tmp_path / "e2", epochs=1, data=data)
+    assert coarse["weights"].startswith("trained here") and 0 <= coarse["val_acc"] <= 1
+    exported = json.loads((tmp_path / "e2" / "candidate.json").read_text())
+    model = build_model(space.decode(exported["params"]).arch, 10, 1)
+    model.load_state_dict(load_file(tmp_path / "e2" / "weights.safetensors"))
+
+
+def test_autotrain_searches_only_the_recipe_of_a_fixed_arch(tmp_path, digits):
+    data = digits.subset(train=256, val=128)
+    full = FBNetV3Space()
+    arch = full.arch_params(full.smallest_params())
+    config = RunConfig(
+        storage=f"sqlite:///{tmp_path}/a.db",
+        trials=2,
+        epochs=1,
+        max_mflops=0.5,
+        fix_arch=arch,
+        stop_after="coarse",
+    )
+    study = run(config, data=data, progress=False)
+    assert study.user_attrs["jointnas:space"] == "fbnetv3-small-fixed"
+    for t in study.trials:
+        assert set(t.params) == set(full.recipe_names)
+        assert t.user_attrs["mflops"] == study.trials[0].user_attrs["mflops"]
+    from jointnas.predictors import study_space
+
+    assert study_space(study).pinned == arch

@@ -1,0 +1,87 @@
+"""Export one trial of a study: its architecture and recipe as JSON, its weights as safetensors.
+
+Final-stage trials keep their weights (the run saved them); any other trial (a coarse one, an
+AutoTrain one, a predicted one that was never trained) is trained here first, for ``epochs``,
+with the trial's own seed, so the exported network is a real one of that candidate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from jointnas.data import Dataset, load_dataset
+from jointnas.errors import ConfigError
+from jointnas.model import build_model
+from jointnas.objective import trial_seed
+from jointnas.predictors.table import study_space
+from jointnas.storage import load_study
+from jointnas.train import train
+
+WEIGHTS = "weights.safetensors"
+
+
+def export_trial(
+    storage: str,
+    study_name: str,
+    number: int,
+    out: str | Path,
+    *,
+    epochs: int = 6,
+    data: Dataset | None = None,
+    device: str = "auto",
+) -> dict[str, Any]:
+    """Write ``candidate.json`` and ``weights.safetensors`` for trial ``number`` into ``out``."""
+    from safetensors.torch import save_file
+
+    study = load_study(storage, study_name)
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    if number not in trials:
+        raise ConfigError(f"study {study_name!r} has no trial {number} (it has {len(trials)})")
+    trial = trials[number]
+    if not trial.state.is_finished() or not trial.params:
+        raise ConfigError(f"trial {number} is {trial.state.name}; export a finished trial")
+    space = study_space(study)
+    cand = space.decode(trial.params)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    weights = trial.user_attrs.get("weights")
+    seed = study.user_attrs.get("jointnas:seed", 0)
+    if weights and Path(weights).is_file():
+        shutil.copyfile(weights, out / WEIGHTS)
+        source = {"weights": "saved by the run", "from": weights}
+    else:
+        if data is None:
+            data = load_dataset(study.user_attrs.get("jointnas:dataset", "mnist5k"), seed=seed)
+        tseed = trial_seed(seed, number)
+        model = build_model(cand.arch, data.num_classes, data.in_channels, seed=tseed)
+        result = train(
+            model,
+            cand.recipe,
+            data,
+            epochs=epochs,
+            seed=tseed,
+            device=device,
+            resolution=getattr(cand.arch, "resolution", None),
+        )
+        state = {k: v.detach().cpu().contiguous() for k, v in result.evaluated.state_dict().items()}
+        save_file(state, str(out / WEIGHTS))
+        source = {"weights": f"trained here for {epochs} epochs", "val_acc": result.final_acc}
+    summary = {
+        "study": study_name,
+        "trial": number,
+        "stage": trial.user_attrs.get("stage", "coarse"),
+        "value": trial.value,
+        "predicted": bool(trial.user_attrs.get("predicted", False)),
+        "cost": {k: trial.user_attrs.get(k) for k in ("mflops", "params", "acts")},
+        "params": trial.params,
+        "arch": dataclasses.asdict(cand.arch),
+        "recipe": dataclasses.asdict(cand.recipe) if cand.recipe is not None else None,
+        "space": {"name": space.name, "fingerprint": space.fingerprint()},
+        **source,
+    }
+    (out / "candidate.json").write_text(json.dumps(summary, indent=2, default=str))
+    return summary
