@@ -67,7 +67,10 @@ def _reseed_worker(args: argparse.Namespace, rank: int) -> None:
     space = FBNetV3Space()
     data = load_dataset("mnist5k", seed=args.seed)
     study = optuna.load_study(
-        study_name="table_reseed", storage=storage, sampler=optuna.samplers.RandomSampler()
+        study_name="table_reseed",
+        storage=storage,
+        sampler=optuna.samplers.RandomSampler(),
+        pruner=optuna.pruners.NopPruner(),  # the default median pruner would cut trainings short
     )
     objective = Objective(
         space=space,
@@ -84,19 +87,25 @@ def _reseed_worker(args: argparse.Namespace, rank: int) -> None:
 
 
 def _enqueue_reseed(args: argparse.Namespace) -> None:
+    """Enqueue each of the first ``--reseed`` candidates that has no completed or waiting
+    retraining yet (so an interrupted run resumes without duplicates)."""
     storage = open_storage(args.storage)
     source = optuna.load_study(study_name="table", storage=storage)
     study = optuna.create_study(
         storage=storage, study_name="table_reseed", direction="maximize", load_if_exists=True
     )
-    if study.get_trials(deepcopy=False):
-        return  # already enqueued by an earlier (interrupted) run
+    covered = {
+        t.user_attrs.get("source_trial")
+        for t in study.get_trials(deepcopy=False)
+        if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.WAITING)
+    }
     done = sorted(
         (t for t in source.get_trials(deepcopy=False) if t.state.is_finished()),
         key=lambda t: t.number,
     )
     for t in done[: args.reseed]:
-        study.enqueue_trial(t.params, user_attrs={"source_trial": t.number})
+        if t.number not in covered:
+            study.enqueue_trial(t.params, user_attrs={"source_trial": t.number})
 
 
 def _spawn(target, args: argparse.Namespace) -> None:

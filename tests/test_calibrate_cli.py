@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import optuna
 import pytest
+from conftest import run_cli
 
 from jointnas.calibrate import ATTR, calibrate, rank_agreement, recommend_epoch
 from jointnas.errors import ConfigError
@@ -50,23 +48,13 @@ def test_calibrate_stores_result_and_run_uses_the_calibrated_prefix(tmp_path, di
     assert (attrs["jointnas:epochs"], attrs["jointnas:schedule_epochs"]) == (e, 3)
 
 
-def _cli(*args: str, cwd) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "jointnas.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-
-
 def test_predictor_cli_fit_eval_and_bad_input(tmp_path, digits):
     url = f"sqlite:///{tmp_path}/p.db"
     small = digits.subset(train=256, val=128)
     run(RunConfig(storage=url, trials=8, epochs=1, max_mflops=0.5), data=small, progress=False)
 
     out = tmp_path / "xgb"
-    done = _cli(
+    done = run_cli(
         "predictor",
         "fit",
         "--storage",
@@ -84,7 +72,7 @@ def test_predictor_cli_fit_eval_and_bad_input(tmp_path, digits):
     model = load_predictor(out)
     assert model.training["source"]["study"] == "jointnas" and "cv" in model.metrics
 
-    done = _cli("predictor", "eval", str(out), "--storage", url, cwd=tmp_path)
+    done = run_cli("predictor", "eval", str(out), "--storage", url, cwd=tmp_path)
     assert done.returncode == 0 and "Kendall tau" in done.stdout, done.stderr
 
     for args, message in [
@@ -92,7 +80,7 @@ def test_predictor_cli_fit_eval_and_bad_input(tmp_path, digits):
         (("predictor", "fit", "--storage", url, "--study", "nope", "--out", "x"), "no study named"),
         (("run", "--storage", url, "--study", "fresh", "--epochs", "calibrated"), "no calibration"),
     ]:
-        done = _cli(*args, cwd=tmp_path)
+        done = run_cli(*args, cwd=tmp_path)
         lines = [line for line in done.stderr.splitlines() if line.strip()]
         assert done.returncode == 2 and len(lines) == 1 and message in lines[0], done.stderr
 

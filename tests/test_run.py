@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import subprocess
-import sys
 from wsgiref.util import setup_testing_defaults
 
 import optuna
 import pytest
 import torch
+from conftest import run_cli
 
 from jointnas.errors import ConfigError, InfeasibleConstraintError
 from jointnas.objective import Limits, Objective
@@ -136,19 +135,9 @@ def test_config_validation():
         RunConfig(preset="huge")
 
 
-def _cli(*args: str, cwd) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "jointnas.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-
-
 def test_cli_run_end_to_end_and_dashboard_lists_the_study(tmp_path):
     url = f"sqlite:///{tmp_path}/cli.db"
-    done = _cli(
+    done = run_cli(
         "run",
         "--storage",
         url,
@@ -204,7 +193,7 @@ def test_cli_bad_input_is_one_line_and_nonzero(tmp_path, args, message):
     kept = optuna.create_study(study_name="jointnas", storage=url)
     kept.enqueue_trial({"x": 1})
     storage = [] if "--storage" in args else ["--storage", url]
-    done = _cli("run", *storage, *args, "--no-progress", cwd=tmp_path)
+    done = run_cli("run", *storage, *args, "--no-progress", cwd=tmp_path)
     assert done.returncode == 2
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and message in lines[0], done.stderr
