@@ -13,15 +13,35 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import optuna
+
 from jointnas.data import Dataset, load_dataset
 from jointnas.errors import ConfigError
 from jointnas.model import build_model
 from jointnas.objective import trial_seed
 from jointnas.predictors.table import study_space
+from jointnas.space.base import Space
 from jointnas.storage import load_study
 from jointnas.train import train
 
 WEIGHTS = "weights.safetensors"
+
+
+def candidate_summary(space: Space, trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    """What a user needs to rebuild and retrain a trial's candidate, JSON-able."""
+    cand = space.decode(trial.params)
+    return {
+        "trial": trial.number,
+        "stage": trial.user_attrs.get("stage", "coarse"),
+        "value": trial.value,
+        "predicted": bool(trial.user_attrs.get("predicted", False)),
+        "predicted_acc": trial.user_attrs.get("predicted_acc"),
+        "cost": {k: trial.user_attrs.get(k) for k in ("mflops", "params", "acts")},
+        "params": trial.params,
+        "arch": dataclasses.asdict(cand.arch),
+        "recipe": dataclasses.asdict(cand.recipe) if cand.recipe is not None else None,
+        "space": {"name": space.name, "fingerprint": space.fingerprint()},
+    }
 
 
 def export_trial(
@@ -70,18 +90,6 @@ def export_trial(
         state = {k: v.detach().cpu().contiguous() for k, v in result.evaluated.state_dict().items()}
         save_file(state, str(out / WEIGHTS))
         source = {"weights": f"trained here for {epochs} epochs", "val_acc": result.final_acc}
-    summary = {
-        "study": study_name,
-        "trial": number,
-        "stage": trial.user_attrs.get("stage", "coarse"),
-        "value": trial.value,
-        "predicted": bool(trial.user_attrs.get("predicted", False)),
-        "cost": {k: trial.user_attrs.get(k) for k in ("mflops", "params", "acts")},
-        "params": trial.params,
-        "arch": dataclasses.asdict(cand.arch),
-        "recipe": dataclasses.asdict(cand.recipe) if cand.recipe is not None else None,
-        "space": {"name": space.name, "fingerprint": space.fingerprint()},
-        **source,
-    }
+    summary = {"study": study_name, **candidate_summary(space, trial), **source}
     (out / "candidate.json").write_text(json.dumps(summary, indent=2, default=str))
     return summary

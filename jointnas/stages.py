@@ -202,10 +202,11 @@ def write_artifacts(
 ) -> dict[str, Any] | None:
     """``best.json`` (arch, recipe, accuracies, cost) and ``best.safetensors`` for the best
     completed final trial; ``final.csv`` for all of them."""
-    import dataclasses
     import shutil
 
     import pandas as pd
+
+    from jointnas.export import candidate_summary
 
     done = [t for t in finals if t.state == TrialState.COMPLETE]
     if not done:
@@ -223,17 +224,7 @@ def write_artifacts(
     out.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows).to_csv(out / "final.csv", index=False)
     best = max(done, key=lambda t: t.value)
-    cand = space.decode(best.params)
-    summary = {
-        "trial": best.number,
-        "val_acc": best.value,
-        "predicted_acc": best.user_attrs.get("predicted_acc"),
-        "cost": {k: best.user_attrs.get(k) for k in ("mflops", "params", "acts")},
-        "params": best.params,
-        "arch": dataclasses.asdict(cand.arch),
-        "recipe": dataclasses.asdict(cand.recipe) if cand.recipe is not None else None,
-        "space": {"name": space.name, "fingerprint": space.fingerprint()},
-    }
+    summary = {**candidate_summary(space, best), "val_acc": best.value}
     (out / "best.json").write_text(json.dumps(summary, indent=2, default=str))
     weights = best.user_attrs.get("weights")
     if weights and Path(weights).is_file():
