@@ -88,10 +88,10 @@ def main() -> None:
                 m = ranking_metrics(truth, model.predict(test_params))
                 runs.append(
                     {
+                        **m,  # its "n" is the test size: the training size below wins
                         "variant": name,
                         "n": n,
                         "seed": seed,
-                        **m,
                         "fit_s": time.perf_counter() - start,
                     }
                 )
