@@ -52,6 +52,23 @@ def _smallest(predictor: Predictor) -> str:
     return f" (the smallest candidate needs {mflops:g} mflops, {params} params)"
 
 
+def _distinct_archs(space, X: np.ndarray, top: int) -> list[int]:
+    """Indices of the best rows with distinct architectures (a population converges on one
+    network with recipe variants; a user choosing a model wants different networks), topped
+    up with the next best rows when there are fewer than ``top`` architectures."""
+    arch_of = getattr(space, "arch_params", None)
+    seen, pick = set(), []
+    for i, params in enumerate(space.decode_matrix(X)):
+        key = str(sorted((arch_of(params) if arch_of else params).items()))
+        if key not in seen:
+            seen.add(key)
+            pick.append(i)
+        if len(pick) == top:
+            return pick
+    rest = [i for i in range(len(X)) if i not in set(pick)]
+    return pick + rest[: top - len(pick)]
+
+
 def search_best(
     predictor: Predictor,
     limits: Limits,
@@ -62,7 +79,8 @@ def search_best(
     children: int = 4096,
     generations: int = 30,
 ) -> pd.DataFrame:
-    """The ``top`` best predicted candidates within ``limits`` (best first), with their cost."""
+    """The ``top`` best predicted candidates within ``limits`` (best first, one per
+    architecture where the final population has enough), with their cost."""
     task = predictor.task
     feasible = cost_feasibility(
         predictor.space, limits, num_classes=task.num_classes, in_channels=task.in_channels
@@ -81,7 +99,8 @@ def search_best(
         raise InfeasibleConstraintError(
             f"limits {limits.active()}: {exc}{_smallest(predictor)}"
         ) from None
-    frame = _table(predictor, result.X[:top], result.predicted[:top])
+    pick = _distinct_archs(predictor.space, result.X, top)
+    frame = _table(predictor, result.X[pick], result.predicted[pick])
     frame.attrs.update(scored=result.scored, seconds=result.seconds)
     return frame
 

@@ -76,6 +76,7 @@ class Predictor(ABC):
         self.task = task or Task()
         self.y_mean = 0.0
         self.y_std = 1.0
+        self.transform = "identity"
         self.training: dict[str, Any] = {}
         self.metrics: dict[str, Any] = {}
         self.fitted = False
@@ -103,11 +104,13 @@ class Predictor(ABC):
             raise ValueError(f"need at least {self.min_points} training points, got {len(y)}")
         if not np.all(np.isfinite(y)):
             raise ValueError("y contains NaN or inf; drop failed trials before fitting")
-        self.y_mean, self.y_std = float(y.mean()), float(y.std()) or 1.0
-        self._fit(X, (y - self.y_mean) / self.y_std)
+        self.transform = "logit" if np.all((y >= 0) & (y <= 1)) else "identity"
+        t = self._forward(y)
+        self.y_mean, self.y_std = float(t.mean()), float(t.std()) or 1.0
+        self._fit(X, (t - self.y_mean) / self.y_std)
         self.training = {
             "n": len(y),
-            "y_mean": self.y_mean,
+            "y_mean": float(y.mean()),
             "y_std": float(y.std()),
             "y_min": float(y.min()),
             "y_max": float(y.max()),
@@ -125,7 +128,19 @@ class Predictor(ABC):
         if not self.fitted:
             raise RuntimeError(f"{type(self).__name__} is not fitted; call fit() or load()")
         z = self._predict(self._check_matrix(X))
-        return np.asarray(z, dtype=float) * self.y_std + self.y_mean
+        return self._inverse(np.asarray(z, dtype=float) * self.y_std + self.y_mean)
+
+    def _forward(self, y: np.ndarray) -> np.ndarray:
+        """Targets in [0, 1] (accuracies) are fitted as logits: predictions then stay inside
+        (0, 1) however far a search pushes the predictor, and the crowded top of the range
+        (0.95 vs 0.96) is spread out. Other targets (any objective a sampler sees) as they are."""
+        if self.transform == "identity":
+            return y
+        p = np.clip(y, 1e-4, 1 - 1e-4)
+        return np.log(p / (1 - p))
+
+    def _inverse(self, t: np.ndarray) -> np.ndarray:
+        return t if self.transform == "identity" else 1.0 / (1.0 + np.exp(-t))
 
     def save(self, directory: str | os.PathLike) -> Path:
         """Write weights, then ``metadata.json`` (so a crash mid-save leaves no loadable dir)."""
@@ -148,7 +163,7 @@ class Predictor(ABC):
             "task": {"num_classes": self.task.num_classes, "in_channels": self.task.in_channels},
             "seed": self.seed,
             "hyperparameters": self.hyperparameters(),
-            "target": {"mean": self.y_mean, "std": self.y_std},
+            "target": {"mean": self.y_mean, "std": self.y_std, "transform": self.transform},
             "training": self.training,
             "metrics": self.metrics,
             "versions": _versions(),
@@ -245,6 +260,9 @@ def load_predictor(directory: str | os.PathLike, *, space: Space | None = None) 
     predictor = cls(space=space, seed=meta.get("seed", 0), task=task, **hyper)
     predictor.y_mean = float(meta["target"]["mean"])
     predictor.y_std = float(meta["target"]["std"])
+    predictor.transform = meta["target"].get("transform", "identity")
+    if predictor.transform not in ("identity", "logit"):
+        raise PredictorError(f"{str(path)!r}: unknown target transform {predictor.transform!r}")
     predictor.training = dict(meta.get("training", {}))
     predictor.metrics = dict(meta.get("metrics", {}))
     try:
