@@ -52,21 +52,24 @@ def _smallest(predictor: Predictor) -> str:
     return f" (the smallest candidate needs {mflops:g} mflops, {params} params)"
 
 
-def _distinct_archs(space, X: np.ndarray, top: int) -> list[int]:
-    """Indices of the best rows with distinct architectures (a population converges on one
-    network with recipe variants; a user choosing a model wants different networks), topped
-    up with the next best rows when there are fewer than ``top`` architectures."""
-    arch_of = getattr(space, "arch_params", None)
-    seen, pick = set(), []
-    for i, params in enumerate(space.decode_matrix(X)):
-        key = str(sorted((arch_of(params) if arch_of else params).items()))
-        if key not in seen:
-            seen.add(key)
-            pick.append(i)
-        if len(pick) == top:
-            return pick
-    rest = [i for i in range(len(X)) if i not in set(pick)]
-    return pick + rest[: top - len(pick)]
+class _BestPerArch:
+    """Best predicted row of each architecture seen in any generation: a population converges
+    on one network with recipe variants, and a user choosing a model wants different networks."""
+
+    def __init__(self, space) -> None:
+        self.space = space
+        self.best: dict[str, tuple[float, np.ndarray]] = {}
+
+    def __call__(self, g: int, X: np.ndarray, scores: np.ndarray, stats: dict) -> None:
+        arch_of = getattr(self.space, "arch_params", dict)
+        for row, score, params in zip(X, scores, self.space.decode_matrix(X), strict=True):
+            key = str(sorted(arch_of(params).items()))
+            if key not in self.best or score > self.best[key][0]:
+                self.best[key] = (float(score), row)
+
+    def top(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        ranked = sorted(self.best.values(), key=lambda v: -v[0])[:k]
+        return np.array([r for _, r in ranked]), np.array([s for s, _ in ranked])
 
 
 def search_best(
@@ -79,12 +82,13 @@ def search_best(
     children: int = 4096,
     generations: int = 30,
 ) -> pd.DataFrame:
-    """The ``top`` best predicted candidates within ``limits`` (best first, one per
-    architecture where the final population has enough), with their cost."""
+    """The ``top`` best predicted candidates within ``limits``, one per architecture (the best
+    recipe found for each), best first, with their cost."""
     task = predictor.task
     feasible = cost_feasibility(
         predictor.space, limits, num_classes=task.num_classes, in_channels=task.in_channels
     )
+    archs = _BestPerArch(predictor.space)
     try:
         result = fine_search(
             predictor.space,
@@ -94,13 +98,15 @@ def search_best(
             children=children,
             generations=generations,
             seed=seed,
+            on_generation=archs,
         )
     except InfeasibleConstraintError as exc:
         raise InfeasibleConstraintError(
             f"limits {limits.active()}: {exc}{_smallest(predictor)}"
         ) from None
-    pick = _distinct_archs(predictor.space, result.X, top)
-    frame = _table(predictor, result.X[pick], result.predicted[pick])
+    archs(-1, result.X, result.predicted, {})  # also covers generations=0
+    X, predicted = archs.top(top)
+    frame = _table(predictor, X, predicted)
     frame.attrs.update(scored=result.scored, seconds=result.seconds)
     return frame
 
