@@ -82,11 +82,10 @@ def bench_nsga2(space, predictor, seed: int, trials: int) -> dict:
         p = space.suggest(trial)
         mflops = cost(space.decode(p).arch, num_classes=10, in_channels=1).mflops
         trial.set_user_attr("c", mflops - LIMIT)
+        trial.set_constraint("mflops", mflops - LIMIT)  # Optuna 5: NSGA-II reads it
         return float(predictor.predict([p])[0])
 
-    sampler = optuna.samplers.NSGAIISampler(
-        seed=seed, population_size=64, constraints_func=lambda t: [t.user_attrs["c"]]
-    )
+    sampler = optuna.samplers.NSGAIISampler(seed=seed, population_size=64)
     study = optuna.create_study(direction="maximize", sampler=sampler)
     start = time.perf_counter()
     study.optimize(objective, n_trials=trials)
