@@ -17,7 +17,7 @@ from jointnas.cost import cost_batch
 from jointnas.errors import InfeasibleConstraintError
 from jointnas.objective import Limits
 from jointnas.predictors.base import Predictor
-from jointnas.search import cost_feasibility, fine_search
+from jointnas.search import BestPerArch, cost_feasibility, fine_search
 
 
 def _table(predictor: Predictor, X: np.ndarray, predicted: np.ndarray) -> pd.DataFrame:
@@ -52,26 +52,6 @@ def _smallest(predictor: Predictor) -> str:
     return f" (the smallest candidate needs {mflops:g} mflops, {params} params)"
 
 
-class _BestPerArch:
-    """Best predicted row of each architecture seen in any generation: a population converges
-    on one network with recipe variants, and a user choosing a model wants different networks."""
-
-    def __init__(self, space) -> None:
-        self.space = space
-        self.best: dict[str, tuple[float, np.ndarray]] = {}
-
-    def __call__(self, g: int, X: np.ndarray, scores: np.ndarray, stats: dict) -> None:
-        arch_of = getattr(self.space, "arch_params", dict)
-        for row, score, params in zip(X, scores, self.space.decode_matrix(X), strict=True):
-            key = str(sorted(arch_of(params).items()))
-            if key not in self.best or score > self.best[key][0]:
-                self.best[key] = (float(score), row)
-
-    def top(self, k: int) -> tuple[np.ndarray, np.ndarray]:
-        ranked = sorted(self.best.values(), key=lambda v: -v[0])[:k]
-        return np.array([r for _, r in ranked]), np.array([s for s, _ in ranked])
-
-
 def search_best(
     predictor: Predictor,
     limits: Limits,
@@ -88,7 +68,7 @@ def search_best(
     feasible = cost_feasibility(
         predictor.space, limits, num_classes=task.num_classes, in_channels=task.in_channels
     )
-    archs = _BestPerArch(predictor.space)
+    archs = BestPerArch(predictor.space)
     try:
         result = fine_search(
             predictor.space,

@@ -50,6 +50,26 @@ class FineSearchResult:
         return self.scored / self.seconds if self.seconds > 0 else float("inf")
 
 
+class BestPerArch:
+    """Best predicted row of each architecture seen in any generation: a population converges
+    on one network with recipe variants, and a user choosing a model wants different networks."""
+
+    def __init__(self, space) -> None:
+        self.space = space
+        self.best: dict[str, tuple[float, np.ndarray]] = {}
+
+    def __call__(self, g: int, X: np.ndarray, scores: np.ndarray, stats: dict) -> None:
+        arch_of = getattr(self.space, "arch_params", dict)
+        for row, score, params in zip(X, scores, self.space.decode_matrix(X), strict=True):
+            key = str(sorted(arch_of(params).items()))
+            if key not in self.best or score > self.best[key][0]:
+                self.best[key] = (float(score), row)
+
+    def top(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        ranked = sorted(self.best.values(), key=lambda v: -v[0])[:k]
+        return np.array([r for _, r in ranked]), np.array([s for s, _ in ranked])
+
+
 def cost_feasibility(
     space: Space, limits: Limits, *, num_classes: int, in_channels: int
 ) -> Feasible:

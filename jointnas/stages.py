@@ -22,7 +22,7 @@ from jointnas.objective import Limits, Objective
 from jointnas.predictors import KINDS, Predictor, PredictorError, Task, load_predictor
 from jointnas.predictors.card import write_card
 from jointnas.predictors.table import study_table
-from jointnas.search import cost_feasibility, fine_search
+from jointnas.search import BestPerArch, cost_feasibility, fine_search
 from jointnas.space.base import Space
 from jointnas.train import TrainingDiverged
 
@@ -78,8 +78,8 @@ def fine_stage(
     progress: bool = True,
 ) -> list[dict[str, Any]]:
     """Adaptive genetic search scored by the predictor, from the best coarse candidates; the
-    top ``record`` of each generation are written as predicted trials. Returns the final
-    population's params, best predicted first."""
+    top ``record`` of each generation are written as predicted trials. Returns the best
+    predicted candidate of each architecture seen, best first."""
     stored = study.user_attrs.get(FINE_ATTR)
     if stored is not None:
         return stored["top"]
@@ -92,6 +92,7 @@ def fine_stage(
     written = _written_fine(study)  # a resumed run regenerates the same rows: skip them
     dists = dict(space.distributions)
     bar = _bar(generations, "fine search", progress)
+    archs = BestPerArch(space)  # final training wants different networks, not recipe variants
 
     def on_generation(g: int, X: np.ndarray, scores: np.ndarray, stats: dict) -> None:
         top_X, top_s = X[:record], scores[:record]
@@ -115,6 +116,7 @@ def fine_stage(
                 )
             )
         study.add_trials(trials)
+        archs(g, X, scores, stats)
         if bar is not None:
             bar.set_postfix(best=f"{stats['best']:.4f}", sigma=f"{stats['sigma']:.3f}")
             bar.update(1)
@@ -132,12 +134,14 @@ def fine_stage(
     )
     if bar is not None:
         bar.close()
-    top = result.params(space)
+    archs(generations, result.X, result.predicted, {})
+    top_X, top_pred = archs.top(population)
+    top = space.decode_matrix(top_X)
     study.set_user_attr(
         FINE_ATTR,
         {
-            "top": top[:population],
-            "predicted": result.predicted.tolist(),
+            "top": top,
+            "predicted": top_pred.tolist(),
             "history": result.history,
             "scored": result.scored,
             "seconds": round(result.seconds, 3),
