@@ -51,6 +51,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--startup", type=int, default=8)
     parser.add_argument("--max-leaves", type=int, default=1000)
+    parser.add_argument("--samplers", default="", help="comma list of names (default: all)")
     parser.add_argument("--stem", default="bench_samplers_sklearn")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -60,6 +61,8 @@ def main() -> None:
     for seed in range(args.seeds):
         objective = make_objective(constraint, seed=seed)
         for name, sampler in samplers(constraint, seed, args.startup).items():
+            if args.samplers and name not in args.samplers.split(","):
+                continue
             study = optuna.create_study(direction="maximize", sampler=sampler)
             study.optimize(objective, n_trials=args.trials)
             done = [t.value for t in study.trials if t.state.name == "COMPLETE"]
