@@ -105,13 +105,10 @@ def stored_calibration(storage: str, study_name: str) -> dict[str, Any]:
 
 def plot_calibration(result: dict[str, Any], path: str | Path) -> Path:
     """Tau and rho vs epoch, the threshold and the recommended epoch, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from jointnas.plotting import axes, save
 
     epochs = np.arange(1, result["epochs"] + 1)
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = axes()
     ax.plot(epochs, result["kendall_tau"], "o-", label="Kendall tau vs final")
     ax.plot(epochs, result["spearman"], "s--", label="Spearman vs final")
     ax.axhline(result["threshold"], color="grey", lw=0.8, label=f"threshold {result['threshold']}")
@@ -119,8 +116,4 @@ def plot_calibration(result: dict[str, Any], path: str | Path) -> Path:
     ax.set(xlabel="epoch", ylabel="rank agreement", ylim=(-0.1, 1.05), xticks=epochs)
     ax.set_title(f"Fidelity calibration: {result['candidates']} candidates")
     ax.legend(loc="lower right")
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save(fig, path)

@@ -120,12 +120,9 @@ def pareto(
 
 
 def plot_pareto(frame: pd.DataFrame, path: str | Path, *, title: str = "") -> Path:
-    import matplotlib
+    from jointnas.plotting import axes, save
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = axes()
     front = frame[frame["on_front"]]
     ax.plot(front["mflops"], front["predicted_acc"], "o-", label="predicted front")
     off = frame[~frame["on_front"]]
@@ -135,8 +132,4 @@ def plot_pareto(frame: pd.DataFrame, path: str | Path, *, title: str = "") -> Pa
         ax.annotate(f"≤{row['limit_mflops']:g}", (row["mflops"], row["predicted_acc"]), fontsize=7)
     ax.set(xlabel="MFLOPs", ylabel="predicted accuracy", title=title or "Predicted Pareto front")
     ax.legend(loc="lower right")
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save(fig, path)

@@ -1,0 +1,27 @@
+"""The two ends of every PNG jointnas draws: a headless figure, and saving it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def axes(figsize: tuple[float, float] = (6, 4)) -> tuple[Any, Any]:
+    """A figure and axes on the non-interactive Agg backend (no display on servers/CI)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=figsize)
+
+
+def save(fig: Any, path: str | Path) -> Path:
+    """Lay out, write as PNG and close ``fig`` (an open figure leaks memory in long runs)."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
