@@ -100,7 +100,9 @@ def _run_config(args: argparse.Namespace, **overrides):
         if hasattr(args, k)
     }
     if getattr(args, "fix_arch", None):
-        stages["fix_arch"] = _read_arch(args.fix_arch)
+        from jointnas.export import read_arch
+
+        stages["fix_arch"] = read_arch(args.fix_arch)
     fields = dict(
         **stages,
         storage=args.storage,
@@ -116,24 +118,6 @@ def _run_config(args: argparse.Namespace, **overrides):
         batch_size=args.batch_size,
     )
     return RunConfig(**{**fields, **overrides})
-
-
-def _read_arch(path: str) -> dict:
-    """Architecture params from a JSON file: a params dict or a ``best.json`` (its "params")."""
-    import json
-
-    from jointnas.space.fbnetv3 import FBNetV3Space
-
-    try:
-        data = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"--fix-arch: no file {path!r}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"--fix-arch: {path!r} is not a JSON file: {exc}") from None
-    params = data.get("params", data) if isinstance(data, dict) else None
-    if not isinstance(params, dict):
-        raise ConfigError(f"--fix-arch: {path!r} holds no params dict")
-    return FBNetV3Space().arch_params(params)
 
 
 def build_parser() -> argparse.ArgumentParser:

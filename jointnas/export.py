@@ -21,10 +21,39 @@ from jointnas.model import build_model
 from jointnas.objective import trial_seed
 from jointnas.predictors.table import study_space
 from jointnas.space.base import Space
+from jointnas.space.encoding import check_value
+from jointnas.space.fbnetv3 import RECIPE_KEYS, FBNetV3Space
 from jointnas.storage import load_study
 from jointnas.train import train
 
 WEIGHTS = "weights.safetensors"
+
+
+def read_arch(path: str | Path, space: FBNetV3Space | None = None) -> dict[str, Any]:
+    """The architecture params of a JSON file: a params dict, or a ``best.json`` /
+    ``candidate.json`` (its "params"); recipe keys are ignored. One-line ConfigError when the
+    file is missing, not JSON, or lacks / misnames / mis-values an architecture parameter."""
+    space = space or FBNetV3Space()
+    names = [k for k in space.distributions if k not in RECIPE_KEYS]
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"--fix-arch: no file {str(path)!r}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"--fix-arch: {str(path)!r} is not a JSON file: {exc}") from None
+    params = data.get("params", data) if isinstance(data, dict) else None
+    if not isinstance(params, dict):
+        raise ConfigError(f"--fix-arch: {str(path)!r} holds no params dict")
+    missing = [k for k in names if k not in params]
+    unknown = sorted(set(params) - set(space.distributions))
+    if missing:
+        raise ConfigError(f"--fix-arch: {str(path)!r} lacks architecture keys {missing}")
+    if unknown:
+        raise ConfigError(f"--fix-arch: {str(path)!r} has keys that are not parameters: {unknown}")
+    try:
+        return {k: check_value(k, space.distributions[k], params[k]) for k in names}
+    except ValueError as exc:
+        raise ConfigError(f"--fix-arch: {exc}") from None
 
 
 def candidate_summary(space: Space, trial: optuna.trial.FrozenTrial) -> dict[str, Any]:

@@ -16,17 +16,15 @@ so accuracy differences come from the recipe.
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 from typing import Any
 
 import optuna
 import pandas as pd
 
 import jointnas
+from jointnas.export import read_arch as read_arch_file
 from jointnas.samplers.coarse import SOURCE_ATTR
 from jointnas.space.base import DistributionSpace
-from jointnas.space.encoding import check_value
 
 
 def read_arch(path: str | None, space: jointnas.FBNetV3Space) -> dict[str, Any]:
@@ -34,25 +32,10 @@ def read_arch(path: str | None, space: jointnas.FBNetV3Space) -> dict[str, Any]:
 
     Raises ValueError with one line saying what is wrong with the file.
     """
-    names = [k for k in space.distributions if k not in space.recipe_names]
     if path is None:
+        names = [k for k in space.distributions if k not in space.recipe_names]
         return {k: v for k, v in space.largest_params().items() if k in names}
-    try:
-        data = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise ValueError(f"--fix-arch: no file {path!r}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"--fix-arch: {path!r} is not a JSON file: {exc}") from None
-    params = data.get("params", data) if isinstance(data, dict) else None
-    if not isinstance(params, dict):
-        raise ValueError(f"--fix-arch: {path!r} holds no params dict")
-    missing = [k for k in names if k not in params]
-    unknown = sorted(set(params) - set(space.distributions))
-    if missing:
-        raise ValueError(f"--fix-arch: {path!r} lacks architecture keys {missing}")
-    if unknown:
-        raise ValueError(f"--fix-arch: {path!r} has keys that are not parameters: {unknown}")
-    return {k: check_value(k, space.distributions[k], params[k]) for k in names}
+    return read_arch_file(path, space)  # raises a ValueError (ConfigError) of one line
 
 
 def make_objective(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import optuna
 from safetensors.torch import load_file
@@ -101,3 +102,28 @@ def test_autotrain_searches_only_the_recipe_of_a_fixed_arch(tmp_path, digits):
     from jointnas.predictors import study_space
 
     assert study_space(study).pinned == arch
+
+
+def test_read_arch_takes_a_best_json_and_refuses_bad_files(tmp_path):
+    import pytest
+
+    from jointnas.errors import ConfigError
+    from jointnas.export import read_arch
+
+    space = FBNetV3Space()
+    params = space.smallest_params()
+    (tmp_path / "best.json").write_text(json.dumps({"params": params, "val_acc": 0.9}))
+    assert read_arch(tmp_path / "best.json") == space.arch_params(params)
+    cases = {
+        "missing.json": (None, "no file"),
+        "bad.json": ('{"x": 1', "not a JSON file"),
+        "list.json": ("[1, 2]", "no params dict"),
+        "part.json": (json.dumps({"resolution": 16}), "lacks architecture keys"),
+        "extra.json": (json.dumps({**params, "depth": 3}), "not parameters: ['depth']"),
+        "value.json": (json.dumps({**params, "s1_width": 12}), "'s1_width' = 12"),
+    }
+    for name, (text, message) in cases.items():
+        if text is not None:
+            (tmp_path / name).write_text(text)
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            read_arch(tmp_path / name)
