@@ -1,0 +1,48 @@
+"""``jointnas`` command line: each command parses, calls one library function, prints.
+
+Errors caused by input (bad options, datasets, storages, impossible limits) print one line
+``jointnas: error: ...`` on stderr and exit with status 2; nothing stored is changed by them.
+"""
+
+import sys
+from collections.abc import Sequence
+
+from jointnas.cli.commands import (
+    cmd_calibrate,
+    cmd_dashboard,
+    cmd_export,
+    cmd_pareto,
+    cmd_predictor,
+    cmd_run,
+    cmd_search,
+)
+from jointnas.cli.parser import build_parser
+from jointnas.data import DatasetError
+from jointnas.errors import JointNASError
+
+COMMANDS = {
+    "export": cmd_export,
+    "search": cmd_search,
+    "pareto": cmd_pareto,
+    "run": cmd_run,
+    "calibrate": cmd_calibrate,
+    "predictor": cmd_predictor,
+    "dashboard": cmd_dashboard,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    args.argv = argv
+    try:
+        return COMMANDS[args.command](args)
+    except (JointNASError, DatasetError) as exc:
+        print(f"jointnas: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("jointnas: interrupted; completed trials are kept in the storage", file=sys.stderr)
+        return 130
+
+
+__all__ = ["COMMANDS", "build_parser", "main"]

@@ -1,0 +1,204 @@
+"""One function per ``jointnas`` command: each builds its config, calls the library, prints."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from jointnas.errors import ConfigError
+
+
+def _run_config(args: argparse.Namespace, **overrides):
+    from jointnas.pipeline import RunConfig
+
+    stages = {
+        k: getattr(args, k)
+        for k in ("predictor", "fine_generations", "final_top", "final_epochs", "out", "stop_after")
+        if hasattr(args, k)
+    }
+    if getattr(args, "fix_arch", None):
+        from jointnas.export import read_arch
+
+        stages["fix_arch"] = read_arch(args.fix_arch)
+    fields = dict(
+        **stages,
+        storage=args.storage,
+        study_name=args.study,
+        preset=args.preset,
+        dataset=args.dataset,
+        max_mflops=args.max_mflops,
+        max_params=args.max_params,
+        trials=args.trials,
+        epochs=args.epochs,
+        seed=args.seed,
+        device=args.device,
+        batch_size=args.batch_size,
+    )
+    return RunConfig(**{**fields, **overrides})
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import optuna
+
+    from jointnas.perf import tune_malloc
+    from jointnas.pipeline import run
+    from jointnas.report import best_trials_table, state_counts
+
+    if args.calibrate or args.epochs == "calibrated":
+        from jointnas.calibrate import calibrate, stored_calibration
+
+        if args.calibrate:
+            try:
+                stored_calibration(args.storage, args.study)
+            except ConfigError:
+                calibrate(_run_config(args, trials=12, epochs=6), progress=not args.no_progress)
+        cal = stored_calibration(args.storage, args.study)
+        config = _run_config(args, epochs=cal["recommended_epochs"], schedule_epochs=cal["epochs"])
+        print(
+            f"early stop at epoch {config.epochs} of a {cal['epochs']}-epoch schedule "
+            f"(calibrated: Kendall tau {cal['kendall_tau'][config.epochs - 1]:.2f})"
+        )
+    else:
+        config = _run_config(args)
+    tune_malloc()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = run(config, progress=not args.no_progress)
+    print(f"study {study.study_name!r} in {args.storage}: {state_counts(study)}")
+    for stage, title in (("coarse", "coarse search (early-stopped)"), ("final", "final training")):
+        table = best_trials_table(study, top=args.top, stage=stage)
+        if not table.empty:
+            print(f"\n{title}:\n{table.to_string(index=False)}")
+    fine = study.user_attrs.get("jointnas:fine")
+    if fine:
+        print(f"\nfine search: {fine['scored']} candidates scored in {fine['seconds']:.1f} s")
+    if (Path(config.out) / "best.json").is_file():
+        print(f"best arch/recipe, weights, predictor: {config.out}/")
+    print(f"see it in the browser: jointnas dashboard --storage {args.storage}")
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    import optuna_dashboard
+
+    from jointnas.storage import open_storage
+
+    storage = open_storage(args.storage)
+    print(f"optuna-dashboard on http://{args.host}:{args.port} (Ctrl-C to stop)")
+    optuna_dashboard.run_server(storage, host=args.host, port=args.port)
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    import optuna
+
+    from jointnas.calibrate import calibrate
+    from jointnas.perf import tune_malloc
+
+    tune_malloc()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    result = calibrate(
+        _run_config(args),
+        threshold=args.threshold,
+        progress=not args.no_progress,
+        plot=args.plot,
+    )
+    print(f"fidelity calibration of {result['candidates']} candidates, {result['epochs']} epochs:")
+    print("epoch  kendall_tau  spearman")
+    for e, (tau, rho) in enumerate(
+        zip(result["kendall_tau"], result["spearman"], strict=True), start=1
+    ):
+        print(f"{e:5d}  {tau:11.3f}  {rho:8.3f}")
+    print(
+        f"recommended early stop: epoch {result['recommended_epochs']} (tau >= "
+        f"{result['threshold']}); stored on study {args.study!r}; curve in {args.plot}"
+    )
+    print(f"use it: jointnas run --study {args.study} --epochs calibrated")
+    return 0
+
+
+def cmd_predictor(args: argparse.Namespace) -> int:
+    from jointnas.predictors import eval_on_study, fit_on_study
+    from jointnas.predictors.card import metrics_line, write_card
+
+    if args.predictor_command == "fit":
+        predictor = fit_on_study(
+            args.storage, args.study, kind=args.kind, seed=args.seed, cv=args.cv
+        )
+        out = predictor.save(args.out)
+        write_card(out, command="jointnas " + " ".join(args.argv))
+        print(f"fitted {args.kind} predictor on {predictor.training['n']} trials of {args.study!r}")
+        if "cv" in predictor.metrics:
+            print(f"{args.cv}-fold CV: {metrics_line(predictor.metrics['cv'])}")
+        print(f"saved to {out}")
+    else:
+        metrics = eval_on_study(args.directory, args.storage, args.study)
+        print(f"{args.directory} on {args.study!r}: {metrics_line(metrics)}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from jointnas.export import export_trial
+
+    summary = export_trial(
+        args.storage, args.study, args.trial, args.out, epochs=args.epochs, device=args.device
+    )
+    print(
+        f"trial {args.trial} ({summary['stage']}, value {summary['value']:.4f}) -> {args.out}/"
+        f"candidate.json + weights.safetensors ({summary['weights']})"
+    )
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    import time
+
+    from jointnas.objective import Limits
+    from jointnas.predictors import load_predictor
+    from jointnas.reuse import search_best
+
+    start = time.perf_counter()
+    if args.max_mflops is None and args.max_params is None:
+        raise ConfigError("give a limit: --max-mflops and/or --max-params")
+    predictor = load_predictor(args.predictor)
+    frame = search_best(
+        predictor,
+        Limits(mflops=args.max_mflops, params=args.max_params),
+        top=args.top,
+        seed=args.seed,
+        generations=args.generations,
+    )
+    if args.json:
+        print(frame.to_json(orient="records", indent=2))
+    else:
+        print(_show(frame).to_string(index=False))
+        print(
+            f"{frame.attrs['scored']} candidates scored in {frame.attrs['seconds']:.2f} s; "
+            f"{time.perf_counter() - start:.1f} s in all, no training"
+        )
+    return 0
+
+
+def cmd_pareto(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from jointnas.predictors import load_predictor
+    from jointnas.reuse import pareto, plot_pareto
+
+    if args.min_mflops >= args.max_mflops:
+        raise ConfigError("--min-mflops must be below --max-mflops")
+    predictor = load_predictor(args.predictor)
+    limits = np.geomspace(args.min_mflops, args.max_mflops, args.points).round(3).tolist()
+    frame = pareto(predictor, limits, seed=args.seed)
+    path = plot_pareto(frame, args.out, title=f"Predicted front: {args.predictor}")
+    if args.json:
+        print(frame.to_json(orient="records", indent=2))
+    else:
+        print(_show(frame, extra=("limit_mflops", "on_front")).to_string(index=False))
+        print(f"front drawn in {path}")
+    return 0
+
+
+def _show(frame, extra: tuple[str, ...] = ()):
+    cols = [*extra, "predicted_acc", "mflops", "params", "resolution", "optimizer", "lr", "ema"]
+    out = frame[[c for c in cols if c in frame]].copy()
+    return out.round({"predicted_acc": 4, "mflops": 3, "lr": 4})

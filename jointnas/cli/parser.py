@@ -1,0 +1,194 @@
+"""The ``jointnas`` argument parser: commands, options, and value checks with one-line errors."""
+
+from __future__ import annotations
+
+import argparse
+from typing import NoReturn
+
+from jointnas.data import BUILTIN_SOURCES
+
+DEFAULT_STORAGE = "sqlite:///jointnas.db"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (the full usage is one ``--help`` away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
+def _add_storage(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--storage",
+        default=DEFAULT_STORAGE,
+        help="Optuna storage URL, or a journal file *.log/*.journal (default: %(default)s)",
+    )
+
+
+def _epochs(text: str) -> int | str:
+    return text if text == "calibrated" else _positive_int(text)
+
+
+def _add_search_options(
+    p: argparse.ArgumentParser, *, trials: int, trials_help: str = "trained candidates"
+) -> None:
+    """Options shared by every command that trains candidates of a space under a limit."""
+    _add_storage(p)
+    p.add_argument("--study", default="jointnas", help="study name (default: %(default)s)")
+    p.add_argument(
+        "--preset",
+        default="small",
+        choices=["small", "imagenet"],
+        help="search space preset (default: %(default)s)",
+    )
+    p.add_argument(
+        "--dataset",
+        default="mnist5k",
+        help=f"{' | '.join(BUILTIN_SOURCES)} | path to .npz (x, y) | ImageFolder "
+        "directory (default: %(default)s)",
+    )
+    p.add_argument(
+        "--max-mflops",
+        type=_positive_float,
+        default=2.0,
+        help="MFLOPs limit, multiply-adds (default: %(default)s)",
+    )
+    p.add_argument("--max-params", type=_positive_int, default=None, help="parameter-count limit")
+    p.add_argument(
+        "--trials", type=_positive_int, default=trials, help=f"{trials_help} (default: %(default)s)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] (default: auto)")
+    p.add_argument("--batch-size", type=_positive_int, default=128)
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="jointnas",
+        description="Joint architecture + training-recipe search (FBNetV3 JointNAS) on Optuna.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="search under a resource limit, training real candidates")
+    _add_search_options(run, trials=20)
+    run.add_argument(
+        "--epochs",
+        type=_epochs,
+        default=2,
+        help="early-stop training budget per candidate, or 'calibrated' for the epoch that "
+        "`jointnas calibrate` recommended on this study (default: %(default)s)",
+    )
+    run.add_argument("--top", type=_positive_int, default=5, help="rows in the final table")
+    run.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="first run `jointnas calibrate` (12 candidates, 6 epochs) unless the study has one, "
+        "then early-stop at its recommended epoch",
+    )
+    run.add_argument("--predictor", choices=["xgboost", "mlp"], default="xgboost")
+    run.add_argument("--fine-generations", type=int, default=20, help="0 skips the fine search")
+    run.add_argument("--final-top", type=int, default=3, help="candidates trained in full")
+    run.add_argument("--final-epochs", type=int, default=6, help="full training budget")
+    run.add_argument("--out", default="jointnas-out", help="artifact directory")
+    run.add_argument(
+        "--fix-arch",
+        default=None,
+        metavar="FILE",
+        help="AutoTrain: JSON file with an architecture (a params dict, or a best.json); only "
+        "the training recipe is searched",
+    )
+    run.add_argument(
+        "--stop-after",
+        choices=["coarse", "predictor", "fine", "final"],
+        default="final",
+        help="last stage to run (default: %(default)s)",
+    )
+
+    cal = sub.add_parser(
+        "calibrate", help="measure how early training can stop and still rank candidates"
+    )
+    _add_search_options(cal, trials=12, trials_help="candidates trained for the full budget")
+    cal.add_argument(
+        "--epochs", type=_positive_int, default=6, help="full budget (default: %(default)s)"
+    )
+    cal.add_argument(
+        "--threshold",
+        type=_positive_float,
+        default=0.8,
+        help="Kendall tau vs the final ranking to reach (default: %(default)s)",
+    )
+    cal.add_argument("--plot", default="calibration.png", help="PNG of the curve")
+
+    pred = sub.add_parser("predictor", help="fit or evaluate an accuracy predictor on a study")
+    pred_sub = pred.add_subparsers(dest="predictor_command", required=True)
+    fit = pred_sub.add_parser("fit", help="fit on a study's completed trials and save")
+    _add_storage(fit)
+    fit.add_argument("--study", default="jointnas", help="study name (default: %(default)s)")
+    fit.add_argument("--kind", choices=["mlp", "xgboost"], default="xgboost")
+    fit.add_argument("--out", required=True, help="directory to write the predictor to")
+    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument(
+        "--cv", type=int, default=5, help="folds of the stored CV metrics; 0 skips (default: 5)"
+    )
+    ev = pred_sub.add_parser("eval", help="ranking metrics of a saved predictor on a study")
+    ev.add_argument("directory", help="predictor directory")
+    _add_storage(ev)
+    ev.add_argument("--study", default="jointnas", help="study name (default: %(default)s)")
+
+    exp = sub.add_parser("export", help="a trial's arch/recipe JSON and weights (safetensors)")
+    _add_storage(exp)
+    exp.add_argument("--study", default="jointnas", help="study name (default: %(default)s)")
+    exp.add_argument("--trial", type=int, required=True, help="trial number")
+    exp.add_argument("--out", required=True, help="directory to write")
+    exp.add_argument(
+        "--epochs",
+        type=_positive_int,
+        default=6,
+        help="training budget when the trial has no saved weights (default: %(default)s)",
+    )
+    exp.add_argument("--device", default="auto")
+
+    srch = sub.add_parser("search", help="best predicted candidates under a limit, no training")
+    srch.add_argument("--predictor", required=True, help="predictor directory")
+    srch.add_argument("--max-mflops", type=_positive_float, default=None, help="MFLOPs limit")
+    srch.add_argument("--max-params", type=_positive_int, default=None, help="parameter limit")
+    srch.add_argument("--top", type=_positive_int, default=5, help="candidates to print")
+    srch.add_argument("--seed", type=int, default=0)
+    srch.add_argument("--generations", type=_positive_int, default=30)
+    srch.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    par = sub.add_parser("pareto", help="predicted accuracy vs MFLOPs front, one predictor")
+    par.add_argument("--predictor", required=True, help="predictor directory")
+    par.add_argument("--min-mflops", type=_positive_float, default=0.5)
+    par.add_argument("--max-mflops", type=_positive_float, default=4.0)
+    par.add_argument("--points", type=_positive_int, default=8, help="limits, log-spaced")
+    par.add_argument("--seed", type=int, default=0)
+    par.add_argument("--out", default="pareto.png", help="PNG to draw (default: %(default)s)")
+    par.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    dash = sub.add_parser("dashboard", help="open optuna-dashboard on the storage")
+    _add_storage(dash)
+    dash.add_argument("--host", default="127.0.0.1")
+    dash.add_argument("--port", type=_positive_int, default=8080)
+    return parser
