@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import optuna
 
+from jointnas import files
 from jointnas.data import Dataset, load_dataset
 from jointnas.errors import ConfigError
 from jointnas.model import build_model
@@ -100,7 +100,7 @@ def export_trial(
     weights = trial.user_attrs.get("weights")
     seed = study.user_attrs.get("jointnas:seed", 0)
     if weights and Path(weights).is_file():
-        shutil.copyfile(weights, out / WEIGHTS)
+        files.copy(weights, out / WEIGHTS)
         source = {"weights": "saved by the run", "from": weights}
     else:
         if data is None:
@@ -117,8 +117,9 @@ def export_trial(
             resolution=getattr(cand.arch, "resolution", None),
         )
         state = {k: v.detach().cpu().contiguous() for k, v in result.evaluated.state_dict().items()}
-        save_file(state, str(out / WEIGHTS))
+        with files.atomic_path(out / WEIGHTS) as tmp:
+            save_file(state, str(tmp))
         source = {"weights": f"trained here for {epochs} epochs", "val_acc": result.final_acc}
     summary = {"study": study_name, **candidate_summary(space, trial), **source}
-    (out / "candidate.json").write_text(json.dumps(summary, indent=2, default=str))
+    files.write_text(out / "candidate.json", json.dumps(summary, indent=2, default=str))
     return summary

@@ -17,6 +17,7 @@ import numpy as np
 import optuna
 import torch
 
+from jointnas import files
 from jointnas.blocks import Cost
 from jointnas.cost import cost
 from jointnas.data import Dataset
@@ -67,7 +68,8 @@ def save_weights(model: torch.nn.Module, directory: str, trial: optuna.Trial) ->
     path = Path(directory) / f"trial_{trial.number}.safetensors"
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(path))
+    with files.atomic_path(path) as tmp:  # a killed run never leaves half a weights file
+        save_file(state, str(tmp))
     return str(path)
 
 

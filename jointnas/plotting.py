@@ -20,8 +20,10 @@ def save(fig: Any, path: str | Path) -> Path:
     """Lay out, write as PNG and close ``fig`` (an open figure leaks memory in long runs)."""
     import matplotlib.pyplot as plt
 
+    from jointnas.files import atomic_path
+
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)
-    return path
+    return Path(path)

@@ -16,6 +16,7 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState, create_trial
 
+from jointnas import files
 from jointnas.cost import cost_batch
 from jointnas.data import Dataset
 from jointnas.objective import Limits, Objective
@@ -206,8 +207,6 @@ def write_artifacts(
 ) -> dict[str, Any] | None:
     """``best.json`` (arch, recipe, accuracies, cost) and ``best.safetensors`` for the best
     completed final trial; ``final.csv`` for all of them."""
-    import shutil
-
     import pandas as pd
 
     from jointnas.export import candidate_summary
@@ -226,13 +225,13 @@ def write_artifacts(
         for t in done
     ]
     out.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(rows).to_csv(out / "final.csv", index=False)
+    files.write_text(out / "final.csv", pd.DataFrame(rows).to_csv(index=False))
     best = max(done, key=lambda t: t.value)
     summary = {**candidate_summary(space, best), "val_acc": best.value}
-    (out / "best.json").write_text(json.dumps(summary, indent=2, default=str))
+    files.write_text(out / "best.json", json.dumps(summary, indent=2, default=str))
     weights = best.user_attrs.get("weights")
     if weights and Path(weights).is_file():
-        shutil.copyfile(weights, out / "best.safetensors")
+        files.copy(weights, out / "best.safetensors")
     return summary
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from jointnas import files
 from jointnas.predictors.base import read_metadata
 
 CARD = "CARD.md"
@@ -43,5 +44,4 @@ def write_card(directory: str | os.PathLike, *, command: str, notes: str = "") -
         "",
     ]
     path = Path(directory) / CARD
-    path.write_text("\n".join(lines))
-    return path
+    return files.write_text(path, "\n".join(lines))
