@@ -74,6 +74,8 @@ class RunConfig:
     stop_after: str = "final"
     #: architecture params to pin (AutoTrain: only the recipe is searched); None searches both
     fix_arch: dict | None = None
+    #: seconds between a running trial's heartbeats (RDB storages); None: no heartbeat
+    heartbeat: int | None = 60
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -93,6 +95,8 @@ class RunConfig:
         for name in ("fine_generations", "fine_record", "final_top", "final_epochs"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 0")
+        if self.heartbeat is not None and self.heartbeat < 1:
+            raise ConfigError(f"heartbeat must be >= 1 second, got {self.heartbeat}")
         if self.schedule_epochs is not None and self.schedule_epochs < self.epochs:
             raise ConfigError(
                 f"schedule_epochs ({self.schedule_epochs}) must be >= epochs ({self.epochs})"
@@ -147,7 +151,8 @@ def check_reachable(
 def run(config: RunConfig, *, data: Dataset | None = None, progress: bool = True) -> optuna.Study:
     """Run (or resume) the search described by ``config``; return the Optuna study."""
     space = config.space()
-    storage = open_storage(config.storage)  # fail fast, before the slower data loading
+    # fail fast, before the slower data loading; beats let a killed run's trial be retried
+    storage = open_storage(config.storage, heartbeat=config.heartbeat)
     data = load_dataset(config.dataset, seed=config.seed) if data is None else data
     limits = config.limits
     objective = Objective(

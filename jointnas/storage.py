@@ -18,12 +18,17 @@ def _first_line(exc: BaseException) -> str:
 JOURNAL_SUFFIXES = (".log", ".journal")
 
 
-def open_storage(url: str) -> optuna.storages.BaseStorage:
+def open_storage(url: str, *, heartbeat: int | None = None) -> optuna.storages.BaseStorage:
     """An Optuna storage for ``url``, or a ConfigError.
 
     ``url`` is any RDB URL Optuna accepts, or a path ending in ``.log``/``.journal`` for a
     journal file: the storage optuna-dashboard also opens by path, and the one that lets several
     local processes share a study without SQLite's write locks.
+
+    With ``heartbeat`` (seconds; RDB storages: Optuna 5's journal storage has none), a running
+    trial beats every ``heartbeat`` s; one silent for 3 beats (its process was killed) is failed
+    by the next ``optimize`` on the study and re-enqueued with the same params, so the candidate
+    is trained again instead of being lost.
     """
     if "://" not in url:
         if url.endswith(JOURNAL_SUFFIXES):
@@ -33,6 +38,15 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
             "try sqlite:///jointnas.db"
         )
     try:
+        if heartbeat is not None:
+            return optuna.storages.RDBStorage(
+                url,
+                heartbeat_interval=heartbeat,
+                grace_period=3 * heartbeat,
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                    max_retry=3
+                ),
+            )
         return optuna.storages.get_storage(url)
     except Exception as exc:  # drivers raise many types; the user needs the one line
         raise ConfigError(f"cannot open storage {url!r}: {_first_line(exc)}") from exc

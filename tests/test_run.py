@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import subprocess
+import sys
+import time
 from wsgiref.util import setup_testing_defaults
 
 import optuna
@@ -198,3 +201,46 @@ def test_cli_bad_input_is_one_line_and_nonzero(tmp_path, args, message):
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and message in lines[0], done.stderr
     assert len(optuna.load_study(study_name="jointnas", storage=url).trials) == 1
+
+
+def test_a_run_killed_mid_trial_has_that_candidate_retrained_on_rerun(tmp_path):
+    """SIGKILL during training: the heartbeat goes quiet, the rerun fails the stale trial and
+    trains the same candidate again, and the budget counts it once."""
+    url = f"sqlite:///{tmp_path}/hb.db"
+    code = (
+        "import torch; torch.set_num_threads(1)\n"
+        "from jointnas.data import load_dataset\n"
+        "from jointnas.pipeline import RunConfig, run\n"
+        "data = load_dataset('digits', seed=0)\n"
+        f"config = RunConfig(storage={url!r}, trials=1, epochs=3, max_mflops=0.5, heartbeat=1,"
+        " stop_after='coarse')\n"
+        "run(config, data=data, progress=False)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path)
+    running = optuna.trial.TrialState.RUNNING
+    deadline = time.monotonic() + 120
+    trials: list = []
+    while time.monotonic() < deadline and not any(  # training: params set, still running
+        t.state == running and t.params for t in trials
+    ):
+        time.sleep(0.2)
+        try:
+            trials = optuna.load_study(study_name="jointnas", storage=url).trials
+        except KeyError:
+            trials = []
+    proc.kill()  # SIGKILL: no cleanup, the trial stays RUNNING
+    proc.wait()
+    killed = [t for t in optuna.load_study(study_name="jointnas", storage=url).trials]
+    assert [t.state for t in killed] == [running]
+    time.sleep(4)  # past the grace period (3 missed beats)
+
+    config = RunConfig(
+        storage=url, trials=1, epochs=3, max_mflops=0.5, heartbeat=1, stop_after="coarse"
+    )
+    from jointnas.data import load_dataset
+
+    study = run(config, data=load_dataset("digits", seed=0), progress=False)
+    first, retry = study.trials
+    assert first.state == optuna.trial.TrialState.FAIL and "fail_reason" not in first.user_attrs
+    assert retry.state == optuna.trial.TrialState.COMPLETE and retry.params == first.params
+    assert retry.system_attrs["failed_trial"] == first.number
