@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -39,17 +40,24 @@ def open_storage(url: str, *, heartbeat: int | None = None) -> optuna.storages.B
         )
     try:
         if heartbeat is not None:
-            return optuna.storages.RDBStorage(
-                url,
-                heartbeat_interval=heartbeat,
-                grace_period=3 * heartbeat,
-                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-                    max_retry=3
-                ),
-            )
+            return _rdb_with_heartbeat(url, heartbeat)
         return optuna.storages.get_storage(url)
     except Exception as exc:  # drivers raise many types; the user needs the one line
         raise ConfigError(f"cannot open storage {url!r}: {_first_line(exc)}") from exc
+
+
+def _rdb_with_heartbeat(url: str, heartbeat: int) -> optuna.storages.BaseStorage:
+    # Optuna marks heartbeats experimental; its warnings would break the CLI's one-line errors.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RDBStorage(
+            url,
+            heartbeat_interval=heartbeat,
+            grace_period=3 * heartbeat,
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                max_retry=3
+            ),
+        )
 
 
 def _open_journal(path: str) -> optuna.storages.BaseStorage:
