@@ -44,6 +44,7 @@ def _config(args: argparse.Namespace) -> RunConfig:
         storage=args.storage,
         study_name="table",
         stop_after="coarse",
+        coarse_sampler="random",  # the table is uniform random feasible candidates, as recorded
         max_mflops=args.max_mflops,
         trials=args.trials,
         epochs=args.epochs,

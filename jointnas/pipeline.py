@@ -26,7 +26,7 @@ from jointnas.data import Dataset, load_dataset
 from jointnas.errors import ConfigError, InfeasibleConstraintError
 from jointnas.objective import CandidateRejected, Limits, Objective
 from jointnas.predictors import XGBoostPredictor
-from jointnas.samplers import CoarseSampler, sample_feasible
+from jointnas.samplers import CoarseSampler, FeasibleSampler, sample_feasible
 from jointnas.samplers.feasible import Constraint
 from jointnas.space.fbnetv3 import PRESETS, FBNetV3Space
 from jointnas.stages import (
@@ -74,6 +74,8 @@ class RunConfig:
     stop_after: str = "final"
     #: architecture params to pin (AutoTrain: only the recipe is searched); None searches both
     fix_arch: dict | None = None
+    #: "coarse" (Sobol start, then predictor-ranked) or "random" (uniform feasible candidates)
+    coarse_sampler: str = "coarse"
     #: seconds between a running trial's heartbeats (RDB storages); None: no heartbeat
     heartbeat: int | None = 60
 
@@ -87,6 +89,10 @@ class RunConfig:
                 )
         if self.stop_after not in STAGES:
             raise ConfigError(f"unknown stage {self.stop_after!r}; choose one of {list(STAGES)}")
+        if self.coarse_sampler not in ("coarse", "random"):
+            raise ConfigError(
+                f"coarse_sampler must be coarse or random, not {self.coarse_sampler!r}"
+            )
         if self.predictor not in ("xgboost", "mlp"):
             raise ConfigError(f"--predictor must be xgboost or mlp, got {self.predictor!r}")
         for name in ("fine_population", "fine_children"):
@@ -220,13 +226,19 @@ def coarse_stage(
 ) -> optuna.Study:
     """Train ``config.trials`` feasible candidates (resuming: only the missing ones): the first
     half quasi-random, the rest ranked by an XGBoost predictor refitted as trials complete."""
-    sampler = CoarseSampler(
-        search_space=space.distributions,
-        constraint=constraint,
-        predictor=XGBoostPredictor(space=space, seed=config.seed),
-        n_startup_trials=max(4, config.trials // 2),
-        seed=config.seed,
-    )
+    sampler: optuna.samplers.BaseSampler
+    if config.coarse_sampler == "random":  # uniform feasible candidates (e.g. a recorded table)
+        sampler = FeasibleSampler(
+            search_space=space.distributions, constraint=constraint, seed=config.seed
+        )
+    else:
+        sampler = CoarseSampler(
+            search_space=space.distributions,
+            constraint=constraint,
+            predictor=XGBoostPredictor(space=space, seed=config.seed),
+            n_startup_trials=max(4, config.trials // 2),
+            seed=config.seed,
+        )
     study = optuna.create_study(
         storage=storage,
         study_name=config.study_name,

@@ -136,6 +136,8 @@ def test_config_validation():
         RunConfig(max_mflops=-1.0)
     with pytest.raises(ConfigError, match="unknown preset"):
         RunConfig(preset="huge")
+    with pytest.raises(ConfigError, match="coarse_sampler must be coarse or random"):
+        RunConfig(coarse_sampler="tpe")
 
 
 def test_cli_run_end_to_end_and_dashboard_lists_the_study(tmp_path):
