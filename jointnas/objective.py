@@ -8,6 +8,8 @@ user attr). A diverged training fails only its own trial, with the reason kept.
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +33,11 @@ LIMIT_KEYS = ("mflops", "params", "acts")
 
 class CandidateRejected(JointNASError):
     """A trial's candidate breaks the constraint, so it is not trained (e.g. enqueued by hand)."""
+
+
+class DuplicateCandidate(CandidateRejected):
+    """Another trial of the same stage trains or trained this exact candidate (two workers drew
+    it at the same moment): this trial is not trained and does not use up the budget."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,6 +103,25 @@ class Objective:
     train_kwargs: Mapping[str, Any] = field(default_factory=dict)
     #: where to save each trained network as ``trial_<number>.safetensors`` (None: not saved)
     weights_dir: str | None = None
+    #: skip a candidate that a RUNNING or COMPLETE trial of this stage already has (workers)
+    dedupe: bool = True
+
+    def _refuse_twins(self, trial: optuna.Trial) -> None:
+        """Workers that sample at the same moment can draw the same candidate. Each trial has
+        stored its params and stage before this check, so of two twins at least the one that
+        checks last sees the other and steps aside (both may: then neither uses budget)."""
+        alive = (optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.COMPLETE)
+        for t in trial.study.get_trials(deepcopy=False, states=alive):
+            if (
+                t.number != trial.number
+                and t.params == trial.params
+                and t.user_attrs.get("stage", self.stage) == self.stage
+                and not t.user_attrs.get("predicted")
+                and "skipped" not in t.user_attrs
+            ):
+                reason = f"duplicate of trial {t.number} (same stage, same candidate); not trained"
+                trial.set_user_attr("skipped", reason)
+                raise DuplicateCandidate(reason)
 
     def measure(self, arch: Any) -> Cost:
         return cost(arch, num_classes=self.data.num_classes, in_channels=self.data.in_channels)
@@ -104,6 +130,7 @@ class Objective:
         candidate = self.space.decode(self.space.suggest(trial))
         c = self.measure(candidate.arch)
         trial.set_user_attr("stage", self.stage)
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         trial.set_user_attr("mflops", c.mflops)
         trial.set_user_attr("params", c.params)
         trial.set_user_attr("acts", c.acts)
@@ -114,6 +141,8 @@ class Objective:
             reason = f"infeasible: cost {c} breaks limits {self.limits.active()}; not trained"
             trial.set_user_attr("fail_reason", reason)
             raise CandidateRejected(reason)
+        if self.dedupe:
+            self._refuse_twins(trial)
         seed = trial_seed(self.seed, trial.number)
         model = build_model(candidate.arch, self.data.num_classes, self.data.in_channels, seed=seed)
         try:

@@ -38,6 +38,7 @@ from jointnas.stages import (
 )
 from jointnas.storage import check_study_attrs, open_storage
 from jointnas.train import TrainingDiverged, resolve_device
+from jointnas.workers import RUN_ATTR, check_multiprocess_storage, launch, shared_settings
 
 STAGES = ("coarse", "predictor", "fine", "final")
 
@@ -76,13 +77,16 @@ class RunConfig:
     fix_arch: dict | None = None
     #: "coarse" (Sobol start, then predictor-ranked) or "random" (uniform feasible candidates)
     coarse_sampler: str = "coarse"
-    #: seconds between a running trial's heartbeats (RDB storages); None: no heartbeat
+    #: seconds between a running trial's heartbeats; None: no heartbeat (killed trials stay
+    #: RUNNING and are not retrained)
     heartbeat: int | None = 60
+    #: local worker processes for the coarse stage (needs PostgreSQL or a journal file)
+    workers: int = 1
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
             raise ConfigError(f"unknown preset {self.preset!r}; choose one of {sorted(PRESETS)}")
-        for name in ("trials", "epochs", "batch_size"):
+        for name in ("trials", "epochs", "batch_size", "workers"):
             if getattr(self, name) < 1:
                 raise ConfigError(
                     f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}"
@@ -109,6 +113,7 @@ class RunConfig:
             )
         if not self.study_name.strip():
             raise ConfigError("--study must be a non-empty name")
+        check_multiprocess_storage(self.storage, self.workers)
         try:
             Limits(mflops=self.max_mflops, params=self.max_params)
             resolve_device(self.device)
@@ -204,6 +209,7 @@ def run(config: RunConfig, *, data: Dataset | None = None, progress: bool = True
     final = dataclasses.replace(
         objective,
         stage="final",
+        dedupe=False,  # one process; a killed final's RUNNING trial must not block its retrain
         epochs=config.final_epochs,
         train_kwargs={"schedule_epochs": config.final_epochs},
         weights_dir=str(out / "weights"),
@@ -261,7 +267,10 @@ def coarse_stage(
         },
     )
     study.set_user_attr("jointnas:limits", config.limits.active())
-    remaining = config.trials - coarse_done(study)
+    study.set_user_attr(RUN_ATTR, shared_settings(config))  # what `jointnas worker` joins with
+    if config.workers > 1 and coarse_done(study) < config.trials:
+        launch(config, workers=config.workers, done=lambda: coarse_done(study), progress=progress)
+    remaining = config.trials - coarse_done(study)  # workers that died leave work to us
     if remaining > 0:
         study.optimize(
             objective,

@@ -6,14 +6,15 @@ from pathlib import Path
 from typing import Any
 
 
-def axes(figsize: tuple[float, float] = (6, 4)) -> tuple[Any, Any]:
-    """A figure and axes on the non-interactive Agg backend (no display on servers/CI)."""
+def axes(figsize: tuple[float, float] = (6, 4), **subplots: Any) -> tuple[Any, Any]:
+    """A figure and axes on the non-interactive Agg backend (no display on servers/CI);
+    ``subplots`` goes to ``plt.subplots`` (e.g. ``ncols=2``)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    return plt.subplots(figsize=figsize)
+    return plt.subplots(figsize=figsize, **subplots)
 
 
 def save(fig: Any, path: str | Path) -> Path:

@@ -26,14 +26,14 @@ def open_storage(url: str, *, heartbeat: int | None = None) -> optuna.storages.B
     journal file: the storage optuna-dashboard also opens by path, and the one that lets several
     local processes share a study without SQLite's write locks.
 
-    With ``heartbeat`` (seconds; RDB storages: Optuna 5's journal storage has none), a running
-    trial beats every ``heartbeat`` s; one silent for 3 beats (its process was killed) is failed
-    by the next ``optimize`` on the study and re-enqueued with the same params, so the candidate
-    is trained again instead of being lost.
+    With ``heartbeat`` (seconds), a running trial beats every ``heartbeat`` s; one silent for 3
+    beats (its process was killed) is failed by the next ``optimize`` on the study and
+    re-enqueued with the same params, so the candidate is trained again instead of being lost.
+    RDB storages use Optuna's own heartbeat; journal files ``jointnas.heartbeat``'s.
     """
     if "://" not in url:
         if url.endswith(JOURNAL_SUFFIXES):
-            return _open_journal(url)
+            return _open_journal(url, heartbeat)
         raise ConfigError(
             f"storage {url!r} is neither a URL nor a journal file (*.log, *.journal); "
             "try sqlite:///jointnas.db"
@@ -46,6 +46,11 @@ def open_storage(url: str, *, heartbeat: int | None = None) -> optuna.storages.B
         raise ConfigError(f"cannot open storage {url!r}: {_first_line(exc)}") from exc
 
 
+def _retry() -> optuna.storages.RetryHeartbeatStaleTrialCallback:
+    """A stale (killed) trial's params are enqueued again, up to 3 times per candidate."""
+    return optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3)
+
+
 def _rdb_with_heartbeat(url: str, heartbeat: int) -> optuna.storages.BaseStorage:
     # Optuna marks heartbeats experimental; its warnings would break the CLI's one-line errors.
     with warnings.catch_warnings():
@@ -54,17 +59,24 @@ def _rdb_with_heartbeat(url: str, heartbeat: int) -> optuna.storages.BaseStorage
             url,
             heartbeat_interval=heartbeat,
             grace_period=3 * heartbeat,
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-                max_retry=3
-            ),
+            heartbeat_stale_trial_callback=_retry(),
         )
 
 
-def _open_journal(path: str) -> optuna.storages.BaseStorage:
+def _open_journal(path: str, heartbeat: int | None) -> optuna.storages.BaseStorage:
     from optuna.storages.journal import JournalFileBackend
 
+    from jointnas.heartbeat import HeartbeatJournalStorage
+
     try:
-        return optuna.storages.JournalStorage(JournalFileBackend(path))
+        backend = JournalFileBackend(path)
+        if heartbeat is None:
+            return optuna.storages.JournalStorage(backend)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return HeartbeatJournalStorage(
+                backend, heartbeat_interval=heartbeat, stale_trial_callback=_retry()
+            )
     except Exception as exc:  # unreadable, a directory, a corrupt log
         raise ConfigError(f"cannot open journal storage {path!r}: {_first_line(exc)}") from exc
 

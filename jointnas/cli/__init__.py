@@ -15,6 +15,7 @@ from jointnas.cli.commands import (
     cmd_predictor,
     cmd_run,
     cmd_search,
+    cmd_worker,
 )
 from jointnas.cli.parser import build_parser
 from jointnas.data import DatasetError
@@ -25,6 +26,7 @@ COMMANDS = {
     "search": cmd_search,
     "pareto": cmd_pareto,
     "run": cmd_run,
+    "worker": cmd_worker,
     "calibrate": cmd_calibrate,
     "predictor": cmd_predictor,
     "dashboard": cmd_dashboard,

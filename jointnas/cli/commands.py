@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from jointnas.errors import ConfigError
@@ -13,7 +14,16 @@ def _run_config(args: argparse.Namespace, **overrides):
 
     stages = {
         k: getattr(args, k)
-        for k in ("predictor", "fine_generations", "final_top", "final_epochs", "out", "stop_after")
+        for k in (
+            "predictor",
+            "fine_generations",
+            "final_top",
+            "final_epochs",
+            "out",
+            "stop_after",
+            "workers",
+            "heartbeat",
+        )
         if hasattr(args, k)
     }
     if getattr(args, "fix_arch", None):
@@ -74,6 +84,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     if (Path(config.out) / "best.json").is_file():
         print(f"best arch/recipe, weights, predictor: {config.out}/")
     print(f"see it in the browser: jointnas dashboard --storage {args.storage}")
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    import optuna
+    import torch
+
+    from jointnas.pipeline import coarse_done, run
+    from jointnas.workers import worker_config
+
+    config = worker_config(args.storage, args.study, device=args.device)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = run(config, progress=not args.no_progress)
+    print(f"worker {os.getpid()}: study {args.study!r} has {coarse_done(study)}/{config.trials}")
     return 0
 
 

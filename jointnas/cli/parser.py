@@ -125,6 +125,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="last stage to run (default: %(default)s)",
     )
 
+    run.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="local processes training coarse candidates in parallel; needs a PostgreSQL URL "
+        "or a journal file *.log as --storage (default: %(default)s)",
+    )
+    run.add_argument(
+        "--heartbeat",
+        type=_positive_int,
+        default=60,
+        help="seconds between a running trial's heartbeats; a trial silent for 3 beats (its "
+        "process was killed) is retrained (default: %(default)s)",
+    )
+
+    wrk = sub.add_parser(
+        "worker", help="join a `jointnas run` study and train coarse candidates until its budget"
+    )
+    _add_storage(wrk)
+    wrk.add_argument("--study", default="jointnas", help="study name (default: %(default)s)")
+    wrk.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] (default: auto)")
+    wrk.add_argument("--threads", type=_positive_int, default=None, help="torch CPU threads")
+    wrk.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
     cal = sub.add_parser(
         "calibrate", help="measure how early training can stop and still rank candidates"
     )

@@ -1,0 +1,158 @@
+"""Many workers and faults, with real processes: SIGKILL a worker mid-training on PostgreSQL
+and on a journal file; SIGKILL ``jointnas run`` in its coarse and fine stages and rerun."""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+
+from jointnas.stages import counts_toward_budget
+from jointnas.storage import open_storage
+
+RUNNING, COMPLETE, FAIL = (
+    optuna.trial.TrialState.RUNNING,
+    optuna.trial.TrialState.COMPLETE,
+    optuna.trial.TrialState.FAIL,
+)
+COMMON = ["--dataset", "digits", "--max-mflops", "0.5", "--heartbeat", "1", "--no-progress"]
+
+
+def _start(tmp_path: Path, storage: str, study: str, *args: str) -> subprocess.Popen:
+    log = (tmp_path / f"{study}.out").open("w")
+    cmd = [sys.executable, "-m", "jointnas.cli", "run", "--storage", storage, "--study", study]
+    return subprocess.Popen([*cmd, *COMMON, *args], cwd=tmp_path, stdout=log, stderr=log)
+
+
+def _trials(storage: str, study: str) -> list[optuna.trial.FrozenTrial]:
+    try:  # a fresh storage object each time: what another process sees
+        return optuna.load_study(study_name=study, storage=open_storage(storage)).trials
+    except KeyError:
+        return []
+
+
+def _wait_for(storage: str, study: str, proc: subprocess.Popen, found, timeout: float = 240):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        trials = _trials(storage, study)
+        hit = found(trials)
+        if hit:
+            return hit, trials
+        assert proc.poll() is None, "the run ended before the awaited moment"
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting for the run")
+
+
+def _trained(trials, stage: str = "coarse") -> list[optuna.trial.FrozenTrial]:
+    return [
+        t
+        for t in trials
+        if t.state == COMPLETE
+        and t.user_attrs.get("stage") == stage
+        and "train_seconds" in t.user_attrs
+    ]
+
+
+def _no_duplicates(trials) -> None:
+    keys = [json.dumps(t.params, sort_keys=True) for t in _trained(trials)]
+    twins = [k for k, n in collections.Counter(keys).items() if n > 1]
+    assert not twins, f"candidates trained twice: {twins}"
+
+
+@pytest.fixture(params=["journal", "postgresql"])
+def storage_url(request, tmp_path) -> str:
+    if request.param == "journal":
+        return str(tmp_path / "study.log")
+    return request.getfixturevalue("postgres_url")
+
+
+def test_a_sigkilled_worker_loses_nothing_and_its_candidate_is_retrained(tmp_path, storage_url):
+    """3 workers (``run --workers 3``); one is SIGKILLed while training. The survivors fail its
+    stale trial, retrain that candidate, and fill the budget; nothing completed is lost and no
+    candidate is trained twice. (Trials a survivor started before the budget was reached also
+    finish, so the study may hold up to workers - 1 more than the budget.)"""
+    study, budget = f"w{time.time_ns()}", 12
+    args = ["--workers", "3", "--trials", str(budget), "--epochs", "2", "--stop-after", "coarse"]
+    proc = _start(tmp_path, storage_url, study, *args)
+
+    def training(trials):
+        done = [t for t in trials if t.state == COMPLETE]
+        running = [t for t in trials if t.state == RUNNING and "worker" in t.user_attrs]
+        return running[0] if done and running else None
+
+    victim, before = _wait_for(storage_url, study, proc, training)
+    pid = int(victim.user_attrs["worker"].rsplit(":", 1)[1])
+    assert pid != proc.pid  # the parent only supervises
+    os.kill(pid, signal.SIGKILL)
+    completed_before = {t.number: t.value for t in before if t.state == COMPLETE}
+    assert proc.wait(timeout=300) == 0, (tmp_path / f"{study}.out").read_text()
+
+    after = {t.number: t for t in _trials(storage_url, study)}
+    # reached; trials already running when the last one completed also finish (at most 2 more)
+    assert budget <= sum(counts_toward_budget(t) for t in after.values()) <= budget + 2
+    assert budget <= len(_trained(after.values())) <= budget + 2
+    for number, value in completed_before.items():  # every completed trial is still there
+        assert after[number].state == COMPLETE and after[number].value == value
+    killed = after[victim.number]
+    assert killed.state == FAIL  # failed by a survivor's stale-trial check
+    retries = [t for t in after.values() if t.system_attrs.get("failed_trial") == killed.number]
+    assert retries and retries[0].params == killed.params and retries[0].state == COMPLETE
+    _no_duplicates(after.values())
+    workers = {t.user_attrs["worker"] for t in _trained(after.values())}
+    assert len(workers) >= 2
+
+
+def test_killing_run_in_the_coarse_stage_then_rerunning_repeats_no_training(tmp_path):
+    storage, study, budget = str(tmp_path / "run.log"), "coarse-kill", 6
+    args = ["--trials", str(budget), "--epochs", "2", "--fine-generations", "3"]
+    args += ["--final-top", "1", "--final-epochs", "1", "--out", "out"]
+    proc = _start(tmp_path, storage, study, *args)
+
+    def mid_training(trials):
+        running = [t for t in trials if t.state == RUNNING and t.params]
+        return running and sum(t.state == COMPLETE for t in trials) >= 2
+
+    _wait_for(storage, study, proc, mid_training)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = {t.number: t.value for t in _trials(storage, study) if t.state == COMPLETE}
+    time.sleep(3.5)  # past the grace period (3 missed beats): the rerun fails and retries it
+
+    rerun = _start(tmp_path, storage, study, *args)
+    assert rerun.wait(timeout=300) == 0, (tmp_path / f"{study}.out").read_text()
+    after = {t.number: t for t in _trials(storage, study)}
+    for number, value in done_before.items():
+        assert after[number].state == COMPLETE and after[number].value == value
+    assert len(_trained(after.values())) == budget  # the budget, not budget + redone ones
+    _no_duplicates(after.values())
+    assert _trained(after.values(), "final") and (tmp_path / "out" / "best.json").is_file()
+
+
+def test_killing_run_in_the_fine_stage_then_rerunning_repeats_no_training(tmp_path):
+    storage, study, budget = str(tmp_path / "run.log"), "fine-kill", 6
+    base = ["--trials", str(budget), "--epochs", "1", "--final-top", "1", "--final-epochs", "1"]
+    base += ["--out", "out"]
+    proc = _start(tmp_path, storage, study, *base, "--fine-generations", "100000")
+
+    def fine_started(trials):
+        return any(t.user_attrs.get("stage") == "fine" for t in trials)
+
+    _wait_for(storage, study, proc, fine_started)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    coarse_before = {t.number: t.value for t in _trained(_trials(storage, study))}
+    assert len(coarse_before) == budget
+
+    rerun = _start(tmp_path, storage, study, *base, "--fine-generations", "3")
+    assert rerun.wait(timeout=300) == 0, (tmp_path / f"{study}.out").read_text()
+    after = _trials(storage, study)
+    assert {t.number: t.value for t in _trained(after)} == coarse_before  # none retrained
+    assert len(_trained(after, "final")) == 1 and (tmp_path / "out" / "best.json").is_file()
