@@ -157,6 +157,7 @@ def _sampler_job(method: str, seed: int, args: dict[str, Any], data) -> list[flo
         seed=seed,
         batch_size=args["batch_size"],
         device="cpu",
+        dedupe=False,  # a plain Optuna study trains a repeated proposal again
     )
 
     def constraint(params):

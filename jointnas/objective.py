@@ -8,6 +8,8 @@ user attr). A diverged training fails only its own trial, with the reason kept.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import socket
 from collections.abc import Mapping, Sequence
@@ -105,6 +107,9 @@ class Objective:
     weights_dir: str | None = None
     #: skip a candidate that a RUNNING or COMPLETE trial of this stage already has (workers)
     dedupe: bool = True
+    #: save each epoch under this directory, so a killed training of the same candidate resumes
+    #: (its seed then comes from the candidate, not the trial number); None: no checkpoints
+    checkpoint_dir: str | None = None
 
     def _refuse_twins(self, trial: optuna.Trial) -> None:
         """Workers that sample at the same moment can draw the same candidate. Each trial has
@@ -144,6 +149,12 @@ class Objective:
         if self.dedupe:
             self._refuse_twins(trial)
         seed = trial_seed(self.seed, trial.number)
+        checkpoint = None
+        if self.checkpoint_dir is not None:
+            key = json.dumps(trial.params, sort_keys=True, default=str).encode()
+            digest = int(hashlib.sha256(key).hexdigest()[:15], 16)
+            seed = trial_seed(self.seed, digest)
+            checkpoint = Path(self.checkpoint_dir) / f"{self.stage}-{digest:015x}.pt"
         model = build_model(candidate.arch, self.data.num_classes, self.data.in_channels, seed=seed)
         try:
             result = train(
@@ -156,6 +167,7 @@ class Objective:
                 trial=trial,
                 batch_size=self.batch_size,
                 resolution=getattr(candidate.arch, "resolution", None),
+                checkpoint=checkpoint,
                 **self.train_kwargs,
             )
         except TrainingDiverged as exc:
@@ -163,6 +175,10 @@ class Objective:
             raise
         if self.weights_dir is not None and result.evaluated is not None:
             trial.set_user_attr("weights", save_weights(result.evaluated, self.weights_dir, trial))
+        if checkpoint is not None:  # the weights file (if any) now holds the result
+            checkpoint.unlink(missing_ok=True)
+            if result.resumed_epochs:
+                trial.set_user_attr("resumed_epochs", result.resumed_epochs)
         trial.set_user_attr("val_acc_curve", list(result.val_acc))
         trial.set_user_attr("train_seconds", round(result.seconds, 3))
         trial.set_user_attr("images_per_s", round(result.train_images_per_s, 1))

@@ -213,6 +213,7 @@ def run(config: RunConfig, *, data: Dataset | None = None, progress: bool = True
         epochs=config.final_epochs,
         train_kwargs={"schedule_epochs": config.final_epochs},
         weights_dir=str(out / "weights"),
+        checkpoint_dir=str(out / "checkpoints"),  # a killed final training resumes mid-way
     )
     finals = final_stage(
         study, storage, top, predictor, final, top=config.final_top, progress=progress

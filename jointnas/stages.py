@@ -8,6 +8,7 @@ rerun of the same command resumes at the first unfinished stage.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -177,6 +178,9 @@ def final_stage(
         sampler=optuna.samplers.RandomSampler(seed=objective.seed),
         pruner=optuna.pruners.NopPruner(),  # never judge a full training by early-stopped ones
     )
+    with warnings.catch_warnings():  # a killed run's final: failed and re-enqueued first, so
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # not enqueued
+        optuna.storages.fail_stale_trials(runner)  # twice below (and it resumes its checkpoint)
 
     def finals() -> dict[str, optuna.trial.FrozenTrial]:
         """Final trials that count as done (as in ``counts_toward_budget``)."""

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import optuna
@@ -20,6 +21,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.optim.swa_utils import AveragedModel
 
+from jointnas import checkpoint as ckpt
 from jointnas.blocks import DropPath
 from jointnas.bn import recalibrate_bn
 from jointnas.data import Dataset
@@ -46,6 +48,8 @@ class TrainResult:
     device: str
     #: the network that was evaluated (the EMA copy when EMA is on): what to export
     evaluated: nn.Module | None = field(default=None, repr=False, compare=False)
+    #: epochs restored from a checkpoint instead of trained in this call
+    resumed_epochs: int = 0
 
     @property
     def final_acc(self) -> float:
@@ -162,6 +166,7 @@ def train(
     ema_decay: float = 0.999,
     channels_last: bool = True,
     bn_recalibration: int = 1024,
+    checkpoint: str | Path | None = None,
 ) -> TrainResult:
     """Train ``model`` in place with ``recipe`` on ``data``; return per-epoch validation accuracy.
 
@@ -173,6 +178,8 @@ def train(
     the smallest), see BENCHMARKS.md.
     Before each evaluation, BatchNorm statistics are recomputed on ``bn_recalibration``
     training images (0 turns it off): see ``jointnas.bn`` for why short runs need it.
+    With ``checkpoint`` (a file path), the state is saved after every epoch and a matching
+    checkpoint found there is resumed from, with the same result as an uninterrupted run.
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
@@ -212,9 +219,36 @@ def train(
     losses: list[float] = []
     train_seconds = 0.0
     start = time.perf_counter()
+    meta = {
+        "seed": seed,
+        "batch_size": batch_size,
+        "schedule_epochs": schedule_epochs,
+        "train_images": len(x_train),
+        "resolution": resolution,
+        "recipe": asdict(recipe),
+    }
+    resumed = ckpt.load(checkpoint, meta)
+    scored = ema.module if ema is not None else model
     with torch.random.fork_rng(devices=[dev] if cuda else []):
         torch.manual_seed(seed)
-        for epoch in range(epochs):
+        if resumed is not None:
+            model.load_state_dict(resumed["model"])
+            optimizer.load_state_dict(resumed["optimizer"])
+            schedule.load_state_dict(resumed["schedule"])
+            scaler.load_state_dict(resumed["scaler"])
+            if ema is not None:
+                ema.load_state_dict(resumed["ema"])
+            shuffle.set_state(resumed["shuffle"])
+            rng.bit_generator.state = resumed["mixup_rng"]
+            torch.set_rng_state(resumed["torch_rng"])
+            if cuda:
+                torch.cuda.set_rng_state(resumed["cuda_rng"], dev)
+            val_acc, losses = list(resumed["val_acc"]), list(resumed["losses"])
+            train_seconds = float(resumed["train_seconds"])
+            for epoch, acc in enumerate(val_acc):  # the resumed trial shows the whole curve
+                if trial is not None:
+                    trial.report(acc, epoch)
+        for epoch in range(len(val_acc), epochs):
             model.train()
             t0 = time.perf_counter()
             order = torch.randperm(len(x_train), generator=shuffle).to(dev)
@@ -244,7 +278,6 @@ def train(
                 torch.cuda.synchronize(dev)
             train_seconds += time.perf_counter() - t0
             losses.append(float(loss_sum) / steps_per_epoch)
-            scored = ema.module if ema is not None else model
             if bn_recalibration > 0:
                 with torch.autocast(dev.type, dtype=amp_dtype, enabled=amp_dtype is not None):
                     recalibrate_bn(
@@ -252,6 +285,22 @@ def train(
                     )
             acc = evaluate(scored, x_val, y_val, amp_dtype=amp_dtype, channels_last=channels_last)
             val_acc.append(acc)
+            if checkpoint is not None:
+                state = {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "schedule": schedule.state_dict(),
+                    "scaler": scaler.state_dict(),
+                    "ema": ema.state_dict() if ema is not None else {},
+                    "shuffle": shuffle.get_state(),
+                    "mixup_rng": rng.bit_generator.state,
+                    "torch_rng": torch.get_rng_state(),
+                    "cuda_rng": torch.cuda.get_rng_state(dev) if cuda else torch.zeros(0),
+                    "val_acc": val_acc,
+                    "losses": losses,
+                    "train_seconds": train_seconds,
+                }
+                ckpt.save(checkpoint, meta, state)
             if trial is not None:
                 trial.report(acc, epoch)
                 if trial.should_prune():
@@ -263,4 +312,5 @@ def train(
         train_images_per_s=epochs * len(x_train) / max(train_seconds, 1e-9),
         device=str(dev),
         evaluated=scored,
+        resumed_epochs=0 if resumed is None else len(resumed["val_acc"]),
     )

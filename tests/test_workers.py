@@ -27,7 +27,7 @@ COMMON = ["--dataset", "digits", "--max-mflops", "0.5", "--heartbeat", "1", "--n
 
 
 def _start(tmp_path: Path, storage: str, study: str, *args: str) -> subprocess.Popen:
-    log = (tmp_path / f"{study}.out").open("w")
+    log = (tmp_path / f"{study}.out").open("a")
     cmd = [sys.executable, "-m", "jointnas.cli", "run", "--storage", storage, "--study", study]
     return subprocess.Popen([*cmd, *COMMON, *args], cwd=tmp_path, stdout=log, stderr=log)
 
@@ -156,3 +156,35 @@ def test_killing_run_in_the_fine_stage_then_rerunning_repeats_no_training(tmp_pa
     after = _trials(storage, study)
     assert {t.number: t.value for t in _trained(after)} == coarse_before  # none retrained
     assert len(_trained(after, "final")) == 1 and (tmp_path / "out" / "best.json").is_file()
+
+
+def test_killing_run_in_a_final_training_resumes_it_from_its_checkpoint(tmp_path):
+    storage, study = str(tmp_path / "run.log"), "final-kill"
+    args = ["--trials", "5", "--epochs", "1", "--fine-generations", "2", "--final-top", "1"]
+    args += ["--final-epochs", "4", "--out", "out"]
+    proc = _start(tmp_path, storage, study, *args)
+    checkpoints = tmp_path / "out" / "checkpoints"
+    deadline = time.monotonic() + 240
+    while not any(checkpoints.glob("*.pt")) and time.monotonic() < deadline:
+        assert proc.poll() is None, (tmp_path / f"{study}.out").read_text()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)  # after >= 1 epoch of the final training
+    proc.wait()
+    coarse_before = {t.number: t.value for t in _trained(_trials(storage, study))}
+    time.sleep(3.5)  # past the grace period
+
+    rerun = _start(tmp_path, storage, study, *args)
+    assert rerun.wait(timeout=300) == 0, (tmp_path / f"{study}.out").read_text()
+    after = _trials(storage, study)
+    assert {t.number: t.value for t in _trained(after)} == coarse_before
+    (final,) = _trained(after, "final")
+    log = (tmp_path / f"{study}.out").read_text()
+    assert final.user_attrs.get("resumed_epochs", 0) >= 1, log  # not retrained from epoch 0
+    assert len(final.user_attrs["val_acc_curve"]) == 4 and sorted(final.intermediate_values) == [
+        0,
+        1,
+        2,
+        3,
+    ]
+    assert not any(checkpoints.glob("*.pt"))  # removed once the weights were saved
+    assert not [t for t in after if t.state == optuna.trial.TrialState.WAITING]
