@@ -157,6 +157,9 @@ def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise DatasetError(
             f"{path}: x must be (N,H,W), (N,H,W,C) or (N,C,H,W) with C in {{1,3}}, got {x.shape}"
         )
+    if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
+        bad = int(x.size - np.isfinite(x).sum())
+        raise DatasetError(f"{path}: x has {bad} NaN or infinite value(s)")
     scale = 1 / 255 if x.dtype == np.uint8 else 1.0
     return np.ascontiguousarray(x, dtype=np.float32) * np.float32(scale), y
 

@@ -242,6 +242,14 @@ def test_npz_wrong_x_shape(tmp_path: Path, shape: tuple[int, ...]) -> None:
     assert "x must be (N,H,W), (N,H,W,C) or (N,C,H,W)" in _error(tmp_path / "d.npz")
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_npz_with_non_finite_pixels(tmp_path: Path, bad: float) -> None:
+    x = np.zeros((4, 5, 5), dtype=np.float32)
+    x[1, 2, 3] = bad
+    np.savez(tmp_path / "d.npz", x=x, y=np.array([0, 1, 0, 1]))
+    assert "x has 1 NaN or infinite value(s)" in _error(tmp_path / "d.npz")
+
+
 def test_npz_non_integer_labels(tmp_path: Path) -> None:
     np.savez(tmp_path / "d.npz", x=np.zeros((4, 5, 5)), y=np.array([0.0, 1.0, 0.0, 1.0]))
     assert "y must be 1-D integer labels" in _error(tmp_path / "d.npz")

@@ -42,9 +42,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (JointNASError, DatasetError) as exc:
         print(f"jointnas: error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # Ctrl-C inside a storage write can surface as the write's error
+        if not _interrupted(exc):
+            raise
+        return _report_interrupt()
     except KeyboardInterrupt:
-        print("jointnas: interrupted; completed trials are kept in the storage", file=sys.stderr)
-        return 130
+        return _report_interrupt()
+
+
+def _interrupted(exc: BaseException | None) -> bool:
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _report_interrupt() -> int:
+    print("jointnas: interrupted; completed trials are kept in the storage", file=sys.stderr)
+    return 130
 
 
 __all__ = ["COMMANDS", "build_parser", "main"]

@@ -71,7 +71,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         config = _run_config(args)
     tune_malloc()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # no traceback per failed trial
     study = run(config, progress=not args.no_progress)
     print(f"study {study.study_name!r} in {args.storage}: {state_counts(study)}")
     for stage, title in (("coarse", "coarse search (early-stopped)"), ("final", "final training")):
@@ -97,7 +97,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     config = worker_config(args.storage, args.study, device=args.device)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # no traceback per failed trial
     study = run(config, progress=not args.no_progress)
     print(f"worker {os.getpid()}: study {args.study!r} has {coarse_done(study)}/{config.trials}")
     return 0
@@ -121,7 +121,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from jointnas.perf import tune_malloc
 
     tune_malloc()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # no traceback per failed trial
     result = calibrate(
         _run_config(args),
         threshold=args.threshold,
