@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import torch
@@ -57,21 +53,6 @@ def run_cli(*args: str, cwd) -> subprocess.CompletedProcess:
     )
 
 
-def _pg_bindir() -> Path | None:
-    """Directory of PostgreSQL's server programs (Debian keeps them off PATH)."""
-    found = shutil.which("pg_ctl")
-    if found:
-        return Path(found).resolve().parent
-    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
-    return versions[-1].parent if versions else None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A throwaway PostgreSQL server on loopback for this test session, stopped afterwards.
@@ -79,46 +60,16 @@ def postgres_url() -> Iterator[str]:
     Skipped where PostgreSQL is not installed, except when ``JOINTNAS_REQUIRE_POSTGRES`` is set
     (CI sets it: there the PostgreSQL tests must really run).
     """
-    bindir = _pg_bindir()
-    try:
-        import psycopg
-    except ImportError:
-        psycopg = None
-    if bindir is None or psycopg is None:
-        missing = "server programs (pg_ctl)" if bindir is None else "psycopg"
-        if os.environ.get("JOINTNAS_REQUIRE_POSTGRES"):
-            pytest.fail(f"PostgreSQL {missing} not found but JOINTNAS_REQUIRE_POSTGRES is set")
-        pytest.skip(f"PostgreSQL {missing} not installed")
-    # not under pytest's tmp dirs: those are private to root, and the server runs as postgres
-    root = Path(tempfile.mkdtemp(prefix="jointnas-pg-"))
-    as_user: list[str] = []
-    if os.geteuid() == 0:  # the server refuses to run as root: use the package's user
-        import pwd
+    from jointnas.testing import PostgresUnavailable, postgres_server
 
-        pg = pwd.getpwnam("postgres")
-        os.chown(root, pg.pw_uid, pg.pw_gid)
-        as_user = ["runuser", "-u", "postgres", "--"]
-    data, port = root / "data", _free_port()
-    subprocess.run(
-        [*as_user, str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"],
-        check=True,
-        capture_output=True,
-    )
-    options = f"-p {port} -h 127.0.0.1 -k {root} -c fsync=off -c max_connections=200"
-    pg_ctl = [*as_user, str(bindir / "pg_ctl"), "-D", str(data)]
-    subprocess.run(
-        [*pg_ctl, "-l", str(root / "log"), "-w", "-o", options, "start"],
-        check=True,
-        capture_output=True,
-    )
     try:
-        dsn = f"host=127.0.0.1 port={port} user=postgres dbname=postgres"
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute("CREATE DATABASE jointnas_test")
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/jointnas_test"
+        server = postgres_server()
+        url = server.__enter__()
+    except PostgresUnavailable as exc:
+        if os.environ.get("JOINTNAS_REQUIRE_POSTGRES"):
+            pytest.fail(f"{exc}, but JOINTNAS_REQUIRE_POSTGRES is set")
+        pytest.skip(str(exc))
+    try:
+        yield url
     finally:
-        subprocess.run(
-            [*pg_ctl, "-m", "immediate", "stop"],
-            capture_output=True,
-        )
-        shutil.rmtree(root, ignore_errors=True)
+        server.__exit__(None, None, None)
