@@ -46,6 +46,7 @@ from typing import Any
 
 import _common
 import numpy as np
+from _curves import best_so_far, plot_panels, summarize
 
 JOBS = _common.RESULTS / "sample_efficiency"
 BASELINES = ("random", "qmc", "tpe", "nsga2")
@@ -271,11 +272,6 @@ def _path(method: str, seed: int) -> Path:
     return JOBS / f"{method}_seed{seed}.json"
 
 
-def best_so_far(values: list[float], budget: int) -> np.ndarray:
-    curve = np.maximum.accumulate(np.asarray(values, dtype=float))
-    return np.pad(curve, (0, budget - len(curve)), mode="edge")[:budget]
-
-
 def report(methods: list[str], seeds: list[int], budget: int, stem: str) -> None:
     """Aggregate stored jobs: curves CSV, summary JSON, plot."""
     curves: dict[str, np.ndarray] = {}
@@ -292,66 +288,27 @@ def report(methods: list[str], seeds: list[int], budget: int, stem: str) -> None
             curves[m] = np.stack(runs)
     if not curves:
         raise SystemExit("no stored jobs to report")
-    summary = {}
-    for m, c in curves.items():
-        med = np.median(c, axis=0)
-        summary[m] = {
-            "seeds": int(c.shape[0]),
-            "final_median": round(float(med[-1]), 4),
-            "final_q25": round(float(np.quantile(c[:, -1], 0.25)), 4),
-            "final_q75": round(float(np.quantile(c[:, -1], 0.75)), 4),
-            "at_third_median": round(float(med[budget // 3 - 1]), 4),
-        }
-    for m in curves:
-        if m in BASELINES:
-            continue
-        med = np.median(curves[m], axis=0)
-        reach = {}
-        for b in BASELINES:
-            if b in summary:
-                hit = np.nonzero(med >= summary[b]["final_median"])[0]
-                reach[b] = int(hit[0]) + 1 if hit.size else None
-        summary[m]["trainings_to_reach_baseline_final"] = reach
+    summary = summarize(curves, BASELINES, budget)
     _common.write_results(
         stem,
         rows,
         _common.machine_facts(),
         extra={"summary": summary, "budget": budget, "seeds": seeds},
     )
-    plot(curves, budget, stem)
+    panels = [
+        ("ours vs Optuna's samplers", BASELINES + OURS),
+        ("FBNetV3 ablations", ("pipeline", "coarse", *ABLATIONS)),
+    ]
+    plot_panels(
+        panels,
+        curves,
+        budget,
+        _common.RESULTS / f"{stem}.png",
+        baselines=BASELINES,
+        ylabel="best validation accuracy so far",
+    )
     for m, s in summary.items():
         print(m, s)
-
-
-def plot(curves: dict[str, np.ndarray], budget: int, stem: str) -> None:
-    from jointnas.plotting import axes, save
-
-    panels = [
-        ("ours vs Optuna's samplers", [m for m in BASELINES + OURS if m in curves]),
-        ("FBNetV3 ablations", [m for m in ("pipeline", "coarse", *ABLATIONS) if m in curves]),
-    ]
-    fig, axs = axes(ncols=2, figsize=(12, 4.5))
-    k = np.arange(1, budget + 1)
-    for ax, (title, methods) in zip(axs, panels, strict=True):
-        for m in methods:
-            c = curves[m]
-            style = "--" if m in BASELINES else "-"
-            (line,) = ax.plot(k, np.median(c, axis=0), style, label=f"{m} (n={c.shape[0]})")
-            ax.fill_between(
-                k,
-                np.quantile(c, 0.25, axis=0),
-                np.quantile(c, 0.75, axis=0),
-                color=line.get_color(),
-                alpha=0.15,
-            )
-        ax.set_title(title)
-        ax.set_xlabel("trainings")
-        ax.set_ylabel("best validation accuracy so far (median, IQR band)")
-        ax.legend(fontsize=8, loc="lower right")
-        lows = [np.quantile(curves[m], 0.25, axis=0)[budget // 6] for m in methods]
-        if lows:
-            ax.set_ylim(bottom=min(lows) - 0.02)
-    save(fig, _common.RESULTS / f"{stem}.png")
 
 
 def main() -> None:

@@ -1,0 +1,87 @@
+"""Best-so-far curves over seeds: the one way every sample-efficiency benchmark here is scored.
+
+A run's curve is the best value after k evaluations; methods are compared by the median curve
+over seeds with the 25-75% band, and by how many evaluations a method's median curve needs to
+reach each baseline's final median.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+
+def best_so_far(values: Sequence[float], budget: int, *, floor: float = -np.inf) -> np.ndarray:
+    """Running maximum of ``values`` padded (or cut) to ``budget`` points; ``floor`` before the
+    first value (e.g. before the first feasible evaluation)."""
+    curve = np.maximum.accumulate(np.asarray(values, dtype=float)) if len(values) else np.array([])
+    if curve.size == 0:
+        return np.full(budget, floor)
+    curve = np.where(np.isfinite(curve), curve, floor)
+    return np.pad(curve, (0, max(0, budget - len(curve))), mode="edge")[:budget]
+
+
+def summarize(
+    curves: dict[str, np.ndarray], baselines: Iterable[str], budget: int
+) -> dict[str, dict]:
+    """Final median and quartiles per method; for the others, evaluations to reach each
+    baseline's final median (None: never within the budget)."""
+    baselines = [b for b in baselines if b in curves]
+    out = {}
+    for m, c in curves.items():
+        med = np.median(c, axis=0)
+        out[m] = {
+            "seeds": int(c.shape[0]),
+            "final_median": round(float(med[-1]), 4),
+            "final_q25": round(float(np.quantile(c[:, -1], 0.25)), 4),
+            "final_q75": round(float(np.quantile(c[:, -1], 0.75)), 4),
+            "at_third_median": round(float(med[budget // 3 - 1]), 4),
+        }
+    for m, c in curves.items():
+        if m in baselines:
+            continue
+        med = np.median(c, axis=0)
+        reach = {}
+        for b in baselines:
+            hit = np.nonzero(med >= out[b]["final_median"])[0]
+            reach[b] = int(hit[0]) + 1 if hit.size else None
+        out[m]["to_reach_baseline_final"] = reach
+    return out
+
+
+def plot_panels(
+    panels: Sequence[tuple[str, Sequence[str]]],
+    curves: dict[str, np.ndarray],
+    budget: int,
+    path: Path,
+    *,
+    baselines: Iterable[str] = (),
+    xlabel: str = "trainings",
+    ylabel: str = "best value so far",
+) -> None:
+    """One axes per (title, methods) panel: median line, 25-75% band, dashed baselines."""
+    from jointnas.plotting import axes, save
+
+    baselines = set(baselines)
+    fig, axs = axes(ncols=len(panels), figsize=(6 * len(panels), 4.5), squeeze=False)
+    k = np.arange(1, budget + 1)
+    for ax, (title, methods) in zip(axs[0], panels, strict=True):
+        shown = [m for m in methods if m in curves]
+        for m in shown:
+            c = curves[m]
+            style = "--" if m in baselines else "-"
+            (line,) = ax.plot(k, np.median(c, axis=0), style, label=f"{m} (n={c.shape[0]})")
+            lo, hi = np.quantile(c, 0.25, axis=0), np.quantile(c, 0.75, axis=0)
+            ax.fill_between(k, lo, hi, color=line.get_color(), alpha=0.15)
+        ax.set_title(title)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel + " (median, 25-75% band)")
+        ax.legend(fontsize=8, loc="lower right")
+        lows = [np.quantile(curves[m], 0.25, axis=0)[budget // 6] for m in shown]
+        finite = [v for v in lows if np.isfinite(v)]
+        if finite:
+            top = max(np.quantile(curves[m], 0.75, axis=0)[-1] for m in shown)
+            ax.set_ylim(min(finite) - 0.05 * (top - min(finite) + 1e-9), None)
+    save(fig, path)
