@@ -20,7 +20,11 @@ MODEL = "model.json"
 
 
 class XGBoostPredictor(Predictor):
-    """Gradient-boosted trees; deterministic for a seed (``hist`` on CPU)."""
+    """Gradient-boosted trees; deterministic for a seed (``hist`` on CPU, same trees for any
+    ``n_jobs``). One thread by default: a study's table (hundreds to a few thousand rows) fits in
+    about a second on one core, while extra OpenMP threads busy-wait against the training
+    processes; next to 2 one-thread training jobs on 2 cores, a 300-row fit took 55 s with 2
+    threads (benchmarks/bench_sampler_overhead.py found it)."""
 
     kind = "xgboost"
 
@@ -38,7 +42,7 @@ class XGBoostPredictor(Predictor):
         min_child_weight: float = 1.0,
         huber_slope: float = 1.0,
         objective: str = "reg:pseudohubererror",
-        n_jobs: int = 2,
+        n_jobs: int = 1,
     ) -> None:
         super().__init__(space=space, seed=seed, task=task)
         if n_estimators < 1 or max_depth < 1:

@@ -1,0 +1,134 @@
+"""Sampler time per suggestion vs Optuna's TPE as a study grows (100, 500, 1,000 trials).
+
+A study over the FBNetV3 'small' space (24 searched params) is filled with N completed trials
+(random candidates under a 2-MFLOPs limit, value = a smooth synthetic score of the encoded
+params, constraint values stored as ``set_constraint`` would), then each sampler proposes
+``--asks`` more candidates (ask + suggest every param + tell). The time of a proposal is what a
+worker waits between two trainings. Every sampler sees the same prefilled trials, one after the
+other in one process; the table gives each sampler's median seconds and its ratio to TPE.
+
+    python benchmarks/bench_sampler_overhead.py [--sizes 100,500,1000] [--asks 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+import warnings
+
+import _common
+import numpy as np
+import optuna
+from optuna.trial import create_trial
+
+import jointnas
+from jointnas.objective import Limits
+from jointnas.predictors import XGBoostPredictor
+from jointnas.search import cost_feasibility, random_feasible
+from jointnas.space.fbnetv3 import FBNetV3Space
+
+SAMPLERS = ("tpe", "random", "nsga2", "coarse", "genetic")
+
+
+def prefilled(space, n: int, constraint, seed: int) -> list[optuna.trial.FrozenTrial]:
+    feasible = cost_feasibility(space, Limits(mflops=2.0), num_classes=10, in_channels=1)
+    X = random_feasible(space, n, feasible, np.random.default_rng(seed))
+    w = np.random.default_rng(seed + 1).normal(size=X.shape[1])
+    scores = 1 / (1 + np.exp(-(X - X.mean(0)) / (X.std(0) + 1e-9) @ w / np.sqrt(X.shape[1])))
+    dists = dict(space.distributions)
+    out = []
+    for p, v in zip(space.decode_matrix(X), scores, strict=True):
+        c = constraint(p)
+        out.append(
+            create_trial(
+                params=p,
+                distributions=dists,
+                value=float(v),
+                system_attrs={"constraints:mflops": c[0]},
+            )
+        )
+    return out
+
+
+def make(name: str, space, constraint, seed: int):
+    dists = space.distributions
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=20)
+    if name == "coarse":
+        return jointnas.CoarseSampler(
+            search_space=dists,
+            constraint=constraint,
+            predictor=XGBoostPredictor(space=space, seed=seed),
+            n_startup_trials=10,
+            seed=seed,
+        )
+    if name == "genetic":
+        return jointnas.AdaptiveGeneticSampler(
+            search_space=dists,
+            constraint=constraint,
+            predictor=XGBoostPredictor(space=space, seed=seed),
+            population_size=20,
+            seed=seed,
+        )
+    raise ValueError(name)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100,500,1000")
+    parser.add_argument("--asks", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--stem", default="bench_sampler_overhead")
+    args = parser.parse_args()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+    space = FBNetV3Space()
+    limits = Limits(mflops=2.0)
+    from jointnas.cost import cost
+
+    def constraint(p):
+        return limits.values(cost(space.decode(p).arch, num_classes=10, in_channels=1))
+
+    rows = []
+    for n in [int(s) for s in args.sizes.split(",")]:
+        trials = prefilled(space, n, constraint, args.seed)
+        times = {}
+        for name in SAMPLERS:
+            study = optuna.create_study(
+                direction="maximize", sampler=make(name, space, constraint, args.seed)
+            )
+            study.add_trials(trials)
+            seconds = []
+            for _ in range(args.asks):
+                t0 = time.perf_counter()
+                trial = study.ask()
+                space.suggest(trial)
+                seconds.append(time.perf_counter() - t0)
+                study.tell(trial, 0.5)
+            times[name] = statistics.median(seconds)
+            print(f"n={n:5d} {name:8s} {times[name] * 1e3:9.1f} ms per suggestion", flush=True)
+        for name in SAMPLERS:
+            rows.append(
+                {
+                    "trials": n,
+                    "sampler": name,
+                    "ms_per_suggestion": round(times[name] * 1e3, 2),
+                    "vs_tpe": round(times[name] / times["tpe"], 3),
+                }
+            )
+    table = _common.print_table(rows, list(rows[0]))
+    _common.write_results(
+        args.stem,
+        rows,
+        _common.machine_facts(),
+        extra={"settings": vars(args), "table_markdown": table},
+    )
+
+
+if __name__ == "__main__":
+    main()
