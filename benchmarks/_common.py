@@ -105,6 +105,14 @@ def write_results(
     return csv_path, json_path
 
 
+def finish(stem: str, rows: Sequence[Mapping[str, Any]], settings: Mapping[str, Any]) -> None:
+    """Print ``rows`` as a table and write them with the machine facts and ``settings``."""
+    table = print_table(rows, list(rows[0]))
+    write_results(
+        stem, rows, machine_facts(), extra={"settings": dict(settings), "table_markdown": table}
+    )
+
+
 def print_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
     """A plain fixed-width table (also valid Markdown), printed and returned."""
     cells = [[_fmt(row.get(c, "")) for c in columns] for row in rows]

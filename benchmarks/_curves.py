@@ -12,6 +12,24 @@ from pathlib import Path
 
 import numpy as np
 
+BASELINES = ("random", "qmc", "tpe", "nsga2")
+
+
+def baseline_sampler(method: str, seed: int, *, population: int = 10):
+    """Optuna's samplers as a user would set them up; None for a method that is not one. Optuna 5's
+    TPE and NSGA-II read the constraint values each trial stores with ``set_constraint``."""
+    import optuna
+
+    if method == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if method == "qmc":
+        return optuna.samplers.QMCSampler(qmc_type="sobol", scramble=True, seed=seed)
+    if method == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True)
+    if method == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=population)
+    return None
+
 
 def best_so_far(values: Sequence[float], budget: int, *, floor: float = -np.inf) -> np.ndarray:
     """Running maximum of ``values`` padded (or cut) to ``budget`` points; ``floor`` before the

@@ -137,13 +137,7 @@ def main() -> None:
     base = {r["storage"]: r["wall_s"] for r in rows if r["workers"] == 1}
     for r in rows:
         r["wall_vs_1_worker"] = round(r["wall_s"] / base[r["storage"]], 2)
-    table = _common.print_table(rows, list(rows[0]))
-    _common.write_results(
-        args.stem,
-        rows,
-        _common.machine_facts(),
-        extra={"settings": vars(args), "table_markdown": table},
-    )
+    _common.finish(args.stem, rows, vars(args))
 
 
 if __name__ == "__main__":

@@ -46,10 +46,9 @@ from typing import Any
 
 import _common
 import numpy as np
-from _curves import best_so_far, plot_panels, summarize
+from _curves import BASELINES, baseline_sampler, best_so_far, plot_panels, summarize
 
 JOBS = _common.RESULTS / "sample_efficiency"
-BASELINES = ("random", "qmc", "tpe", "nsga2")
 OURS = ("coarse", "genetic", "pipeline")
 ABLATIONS = ("arch-only", "recipe-only")
 METHODS = BASELINES + OURS + ABLATIONS
@@ -97,20 +96,14 @@ def _space(method: str, max_mflops: float):
 
 
 def _sampler(method: str, space, constraint, seed: int, budget: int):
-    import optuna
 
     import jointnas
     from jointnas.predictors import XGBoostPredictor
 
     dists = space.distributions
-    if method == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if method == "qmc":
-        return optuna.samplers.QMCSampler(qmc_type="sobol", scramble=True, seed=seed)
-    if method == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True)
-    if method == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed, population_size=10)
+    baseline = baseline_sampler(method, seed)
+    if baseline is not None:
+        return baseline
     if method == "coarse":
         return jointnas.CoarseSampler(
             search_space=dists,

@@ -121,13 +121,7 @@ def main() -> None:
                     "vs_tpe": round(times[name] / times["tpe"], 3),
                 }
             )
-    table = _common.print_table(rows, list(rows[0]))
-    _common.write_results(
-        args.stem,
-        rows,
-        _common.machine_facts(),
-        extra={"settings": vars(args), "table_markdown": table},
-    )
+    _common.finish(args.stem, rows, vars(args))
 
 
 if __name__ == "__main__":

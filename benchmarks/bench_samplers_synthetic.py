@@ -26,7 +26,7 @@ import warnings
 import _common
 import numpy as np
 import optuna
-from _curves import best_so_far, plot_panels, summarize
+from _curves import BASELINES, baseline_sampler, best_so_far, plot_panels, summarize
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 import jointnas
@@ -43,7 +43,6 @@ SPACE = {
 }
 OPTIMUM = {"x1": 1.5, "x2": 1.0, "x3": -2.0, "lr": 1e-2, "n1": 7, "n2": 16}
 KIND_PENALTY = {"a": 2.0, "b": 0.0, "c": 1.0, "d": 3.0}
-BASELINES = ("random", "qmc", "tpe", "nsga2")
 NO_FEASIBLE_YET = -200.0  # a run's score before its first feasible point: below any feasible one
 OURS = ("coarse", "genetic")
 
@@ -78,14 +77,9 @@ OBJECTIVES = {"bowl": bowl, "rastrigin": rastrigin}
 
 
 def sampler(method: str, seed: int):
-    if method == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if method == "qmc":
-        return optuna.samplers.QMCSampler(qmc_type="sobol", scramble=True, seed=seed)
-    if method == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True)
-    if method == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed, population_size=10)
+    baseline = baseline_sampler(method, seed)
+    if baseline is not None:
+        return baseline
     if method == "coarse":
         return jointnas.CoarseSampler(search_space=SPACE, constraint=constraint, seed=seed)
     if method == "genetic":

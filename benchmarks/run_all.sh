@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Regenerate every number in BENCHMARKS.md, in the order the document gives them. Each line can
+# also be run alone. On the 2-core VM this takes several hours, most of it the real-training
+# sample-efficiency benchmark (resumable: rerun to continue). Run on an otherwise idle machine:
+# contention changes timings by 5-10x (not the accuracy results, which are seeded).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python benchmarks/bench_cost.py --seed 0 --n-small 50 --n-imagenet 20
+python benchmarks/bench_trainer.py --seed 0
+python benchmarks/bench_trainer.py --seed 0 --train-images 4000 --threads default \
+    --kinds ours,reference --mallocs default --stem bench_trainer_full
+python benchmarks/bench_predictors.py
+python benchmarks/bench_fine_search.py --seed 0
+python benchmarks/bench_samplers_sklearn.py --seeds 5 --trials 20
+python benchmarks/bench_samplers_sklearn.py --seeds 5 --trials 40 \
+    --samplers "Random,Random (feasible only),CoarseSampler,AdaptiveGeneticSampler" \
+    --stem bench_samplers_sklearn_40
+python benchmarks/bench_sample_efficiency.py
+python benchmarks/bench_samplers_synthetic.py
+python benchmarks/bench_sampler_overhead.py
+python benchmarks/bench_storage.py
+python benchmarks/bench_faults.py
