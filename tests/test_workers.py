@@ -29,7 +29,10 @@ COMMON = ["--dataset", "digits", "--max-mflops", "0.5", "--heartbeat", "1", "--n
 def _start(tmp_path: Path, storage: str, study: str, *args: str) -> subprocess.Popen:
     log = (tmp_path / f"{study}.out").open("a")
     cmd = [sys.executable, "-m", "jointnas.cli", "run", "--storage", storage, "--study", study]
-    return subprocess.Popen([*cmd, *COMMON, *args], cwd=tmp_path, stdout=log, stderr=log)
+    # one OpenMP thread: on a busy 2-core machine, 2-thread trainings beside other processes
+    # busy-wait and ran 50x slower (a worker sets its own share with --threads)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([*cmd, *COMMON, *args], cwd=tmp_path, stdout=log, stderr=log, env=env)
 
 
 def _trials(storage: str, study: str) -> list[optuna.trial.FrozenTrial]:
