@@ -31,6 +31,38 @@ def baseline_sampler(method: str, seed: int, *, population: int = 10):
     return None
 
 
+def sampler_for(
+    method: str, space, constraint, seed: int, *, startup: int = 10, population: int = 10
+):
+    """Any method of the benchmarks: an Optuna baseline (``BASELINES``) or ours with the
+    XGBoost predictor the run uses: ``coarse`` (``startup`` quasi-random trials first) or
+    ``genetic`` (``population`` per generation)."""
+    baseline = baseline_sampler(method, seed, population=population)
+    if baseline is not None:
+        return baseline
+    import jointnas
+    from jointnas.predictors import XGBoostPredictor
+
+    predictor = XGBoostPredictor(space=space, seed=seed)
+    if method == "coarse":
+        return jointnas.CoarseSampler(
+            search_space=space.distributions,
+            constraint=constraint,
+            predictor=predictor,
+            n_startup_trials=startup,
+            seed=seed,
+        )
+    if method == "genetic":
+        return jointnas.AdaptiveGeneticSampler(
+            search_space=space.distributions,
+            constraint=constraint,
+            predictor=predictor,
+            population_size=population,
+            seed=seed,
+        )
+    raise ValueError(f"unknown method {method!r}")
+
+
 def best_so_far(values: Sequence[float], budget: int, *, floor: float = -np.inf) -> np.ndarray:
     """Running maximum of ``values`` padded (or cut) to ``budget`` points; ``floor`` before the
     first value (e.g. before the first feasible evaluation)."""

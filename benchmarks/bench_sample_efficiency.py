@@ -46,7 +46,7 @@ from typing import Any
 
 import _common
 import numpy as np
-from _curves import BASELINES, baseline_sampler, best_so_far, plot_panels, summarize
+from _curves import BASELINES, best_so_far, plot_panels, sampler_for, summarize
 
 JOBS = _common.RESULTS / "sample_efficiency"
 OURS = ("coarse", "genetic", "pipeline")
@@ -96,31 +96,7 @@ def _space(method: str, max_mflops: float):
 
 
 def _sampler(method: str, space, constraint, seed: int, budget: int):
-
-    import jointnas
-    from jointnas.predictors import XGBoostPredictor
-
-    dists = space.distributions
-    baseline = baseline_sampler(method, seed)
-    if baseline is not None:
-        return baseline
-    if method == "coarse":
-        return jointnas.CoarseSampler(
-            search_space=dists,
-            constraint=constraint,
-            predictor=XGBoostPredictor(space=space, seed=seed),
-            n_startup_trials=max(4, budget // 2),
-            seed=seed,
-        )
-    if method == "genetic":
-        return jointnas.AdaptiveGeneticSampler(
-            search_space=dists,
-            constraint=constraint,
-            predictor=XGBoostPredictor(space=space, seed=seed),
-            population_size=10,
-            seed=seed,
-        )
-    raise ValueError(method)
+    return sampler_for(method, space, constraint, seed, startup=max(4, budget // 2))
 
 
 def _trained(study) -> list[float]:

@@ -20,11 +20,10 @@ import warnings
 import _common
 import numpy as np
 import optuna
+from _curves import sampler_for
 from optuna.trial import create_trial
 
-import jointnas
 from jointnas.objective import Limits
-from jointnas.predictors import XGBoostPredictor
 from jointnas.search import cost_feasibility, random_feasible
 from jointnas.space.fbnetv3 import FBNetV3Space
 
@@ -52,30 +51,7 @@ def prefilled(space, n: int, constraint, seed: int) -> list[optuna.trial.FrozenT
 
 
 def make(name: str, space, constraint, seed: int):
-    dists = space.distributions
-    if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True)
-    if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if name == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed, population_size=20)
-    if name == "coarse":
-        return jointnas.CoarseSampler(
-            search_space=dists,
-            constraint=constraint,
-            predictor=XGBoostPredictor(space=space, seed=seed),
-            n_startup_trials=10,
-            seed=seed,
-        )
-    if name == "genetic":
-        return jointnas.AdaptiveGeneticSampler(
-            search_space=dists,
-            constraint=constraint,
-            predictor=XGBoostPredictor(space=space, seed=seed),
-            population_size=20,
-            seed=seed,
-        )
-    raise ValueError(name)
+    return sampler_for(name, space, constraint, seed, startup=10, population=20)
 
 
 def main() -> None:
