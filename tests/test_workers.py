@@ -32,7 +32,16 @@ def _start(tmp_path: Path, storage: str, study: str, *args: str) -> subprocess.P
     # one OpenMP thread: on a busy 2-core machine, 2-thread trainings beside other processes
     # busy-wait and ran 50x slower (a worker sets its own share with --threads)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([*cmd, *COMMON, *args], cwd=tmp_path, stdout=log, stderr=log, env=env)
+    return subprocess.Popen(
+        [*cmd, *COMMON, *args],
+        cwd=tmp_path,
+        stdout=log,
+        stderr=log,
+        env=env,
+        # Ctrl-C must reach the child even when this test runs in a background job (where the
+        # shell ignores SIGINT and children inherit that)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
 
 
 def _trials(storage: str, study: str) -> list[optuna.trial.FrozenTrial]:
