@@ -83,11 +83,16 @@ def save_weights(model: torch.nn.Module, directory: str, trial: optuna.Trial) ->
 
 
 def record_constraints(trial: optuna.Trial, names: Sequence[str], values: Sequence[float]) -> None:
-    """Store constraints for Optuna 5 samplers and for optuna-dashboard 0.21's column."""
+    """Store constraints for Optuna 5 samplers and for optuna-dashboard 0.21's column. A retried
+    trial (heartbeat retry) arrives with its original's constraints: same candidate, same values,
+    so those are not set again (Optuna would warn)."""
+    storage = trial.study._storage  # Trial has no public reader/setter for system attrs
+    have = storage.get_trial_system_attrs(trial._trial_id)
     for name, value in zip(names, values, strict=True):
-        trial.set_constraint(name, value)
-    # optuna-dashboard 0.21 reads only this list; Trial has no public setter for system attrs.
-    trial.study._storage.set_trial_system_attr(trial._trial_id, "constraints", list(values))
+        if f"constraints:{name}" not in have:
+            trial.set_constraint(name, value)
+    # optuna-dashboard 0.21 reads only this list
+    storage.set_trial_system_attr(trial._trial_id, "constraints", list(values))
 
 
 @dataclass(kw_only=True)

@@ -226,8 +226,8 @@ def test_a_run_killed_mid_trial_has_that_candidate_retrained_on_rerun(tmp_path):
     running = optuna.trial.TrialState.RUNNING
     deadline = time.monotonic() + 120
     trials: list = []
-    while time.monotonic() < deadline and not any(  # training: params set, still running
-        t.state == running and t.params for t in trials
+    while time.monotonic() < deadline and not any(  # training: all params drawn, still running
+        t.state == running and "worker" in t.user_attrs for t in trials
     ):
         time.sleep(0.2)
         try:

@@ -129,7 +129,7 @@ def test_killing_run_in_the_coarse_stage_then_rerunning_repeats_no_training(tmp_
     proc = _start(tmp_path, storage, study, *args)
 
     def mid_training(trials):
-        running = [t for t in trials if t.state == RUNNING and t.params]
+        running = [t for t in trials if t.state == RUNNING and "worker" in t.user_attrs]
         return running and sum(t.state == COMPLETE for t in trials) >= 2
 
     _wait_for(storage, study, proc, mid_training)
