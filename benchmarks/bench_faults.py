@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -28,6 +27,7 @@ from pathlib import Path
 import _common
 import optuna
 
+from jointnas.objective import params_key
 from jointnas.stages import counts_toward_budget
 from jointnas.storage import open_storage
 
@@ -90,7 +90,7 @@ def one_case(url: str, study: str, *, workers: int, budget: int, kill_every: flo
     trained = [
         t for t in final.values() if t.state.name == "COMPLETE" and "train_seconds" in t.user_attrs
     ]
-    keys = collections.Counter(json.dumps(t.params, sort_keys=True) for t in trained)
+    keys = collections.Counter(params_key(t.params) for t in trained)
     retried = {t.system_attrs.get("failed_trial") for t in trained} & set(killed)
     return {
         "workers": workers,

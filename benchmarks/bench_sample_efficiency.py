@@ -157,8 +157,6 @@ def _sampler_job(method: str, seed: int, args: dict[str, Any], data) -> list[flo
 
 
 def _pipeline_job(method: str, seed: int, args: dict[str, Any], data) -> list[float]:
-    import dataclasses
-
     import optuna
 
     from jointnas.objective import Limits, Objective
@@ -206,7 +204,7 @@ def _pipeline_job(method: str, seed: int, args: dict[str, Any], data) -> list[fl
             storage,
             candidates,
             predictor,
-            dataclasses.replace(final),
+            final,
             top=FINAL_TOP,
             progress=False,
         )

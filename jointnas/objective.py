@@ -65,6 +65,11 @@ class Limits:
         return [measured[k] - limit for k, limit in self.active().items()]
 
 
+def params_key(params: Mapping[str, Any]) -> str:
+    """A candidate's identity as text: equal params, equal key (order and types aside)."""
+    return json.dumps(dict(params), sort_keys=True, default=str)
+
+
 def trial_seed(seed: int, number: int) -> int:
     """A per-trial seed derived from the study seed: stable across resumes and workers."""
     return int(np.random.SeedSequence([seed, number]).generate_state(1)[0])
@@ -156,8 +161,7 @@ class Objective:
         seed = trial_seed(self.seed, trial.number)
         checkpoint = None
         if self.checkpoint_dir is not None:
-            key = json.dumps(trial.params, sort_keys=True, default=str).encode()
-            digest = int(hashlib.sha256(key).hexdigest()[:15], 16)
+            digest = int(hashlib.sha256(params_key(trial.params).encode()).hexdigest()[:15], 16)
             seed = trial_seed(self.seed, digest)
             checkpoint = Path(self.checkpoint_dir) / f"{self.stage}-{digest:015x}.pt"
         model = build_model(candidate.arch, self.data.num_classes, self.data.in_channels, seed=seed)

@@ -20,7 +20,7 @@ from optuna.trial import TrialState, create_trial
 from jointnas import files
 from jointnas.cost import cost_batch
 from jointnas.data import Dataset
-from jointnas.objective import Limits, Objective
+from jointnas.objective import Limits, Objective, params_key
 from jointnas.predictors import KINDS, Predictor, PredictorError, Task, load_predictor
 from jointnas.predictors.card import write_card
 from jointnas.predictors.table import study_table
@@ -30,10 +30,6 @@ from jointnas.train import TrainingDiverged
 
 PREDICTOR_ATTR = "jointnas:predictor"
 FINE_ATTR = "jointnas:fine"
-
-
-def _key(params: Mapping[str, Any]) -> str:
-    return json.dumps(dict(params), sort_keys=True, default=str)
 
 
 def predictor_stage(
@@ -61,7 +57,7 @@ def predictor_stage(
 
 def _written_fine(study: optuna.Study) -> set[str]:
     return {
-        _key(t.params)
+        params_key(t.params)
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if t.user_attrs.get("stage") == "fine"
     }
@@ -101,9 +97,9 @@ def fine_stage(
         c = cost_batch(space, top_X, num_classes=task.num_classes, in_channels=task.in_channels)
         trials = []
         for i, p in enumerate(space.decode_matrix(top_X)):
-            if _key(p) in written:
+            if params_key(p) in written:
                 continue
-            written.add(_key(p))
+            written.add(params_key(p))
             cost_i = {"mflops": float(c.flops[i]) / 1e6, "params": int(c.params[i])}
             cost_i["acts"] = int(c.acts[i])
             values = [cost_i[k] - v for k, v in limits.active().items()]
@@ -166,8 +162,8 @@ def final_stage(
     recording the predicted accuracy beside the true one. Completed ones are not retrained."""
     chosen, seen = [], set()
     for p in candidates:
-        if _key(p) not in seen:
-            seen.add(_key(p))
+        if params_key(p) not in seen:
+            seen.add(params_key(p))
             chosen.append(dict(p))
         if len(chosen) == top:
             break
@@ -178,24 +174,26 @@ def final_stage(
         sampler=optuna.samplers.RandomSampler(seed=objective.seed),
         pruner=optuna.pruners.NopPruner(),  # never judge a full training by early-stopped ones
     )
-    with warnings.catch_warnings():  # a killed run's final: failed and re-enqueued first, so
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # not enqueued
-        optuna.storages.fail_stale_trials(runner)  # twice below (and it resumes its checkpoint)
+    # A final training killed in an earlier run is failed and re-enqueued (heartbeat retry) now,
+    # before the loop below looks for WAITING trials, so the candidate is not enqueued twice.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(runner)
 
     def finals() -> dict[str, optuna.trial.FrozenTrial]:
         """Final trials that count as done (as in ``counts_toward_budget``)."""
         return {
-            _key(t.params): t
+            params_key(t.params): t
             for t in runner.get_trials(deepcopy=False)
             if t.user_attrs.get("stage") == "final" and counts_toward_budget(t)
         }
 
     bar = _bar(len(chosen), "final training", progress)
     for i, p in enumerate(chosen):
-        if _key(p) not in finals():
+        if params_key(p) not in finals():
             attrs = {"predicted_acc": float(predicted[i])} if predicted is not None else {}
             waiting = runner.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-            if not any(_key(t.params) == _key(p) for t in waiting):
+            if not any(params_key(t.params) == params_key(p) for t in waiting):
                 runner.enqueue_trial(p, user_attrs=attrs)
             runner.optimize(objective, n_trials=1, catch=(TrainingDiverged,))
         if bar is not None:
@@ -203,7 +201,7 @@ def final_stage(
     if bar is not None:
         bar.close()
     done = finals()
-    return [done[_key(p)] for p in chosen if _key(p) in done]
+    return [done[params_key(p)] for p in chosen if params_key(p) in done]
 
 
 def write_artifacts(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -62,14 +63,11 @@ def postgres_url() -> Iterator[str]:
     """
     from jointnas.testing import PostgresUnavailable, postgres_server
 
-    try:
-        server = postgres_server()
-        url = server.__enter__()
-    except PostgresUnavailable as exc:
-        if os.environ.get("JOINTNAS_REQUIRE_POSTGRES"):
-            pytest.fail(f"{exc}, but JOINTNAS_REQUIRE_POSTGRES is set")
-        pytest.skip(str(exc))
-    try:
+    with contextlib.ExitStack() as stack:
+        try:
+            url = stack.enter_context(postgres_server())
+        except PostgresUnavailable as exc:
+            if os.environ.get("JOINTNAS_REQUIRE_POSTGRES"):
+                pytest.fail(f"{exc}, but JOINTNAS_REQUIRE_POSTGRES is set")
+            pytest.skip(str(exc))
         yield url
-    finally:
-        server.__exit__(None, None, None)

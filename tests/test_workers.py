@@ -4,7 +4,6 @@ and on a journal file; SIGKILL ``jointnas run`` in its coarse and fine stages an
 from __future__ import annotations
 
 import collections
-import json
 import os
 import signal
 import subprocess
@@ -15,6 +14,7 @@ from pathlib import Path
 import optuna
 import pytest
 
+from jointnas.objective import params_key
 from jointnas.stages import counts_toward_budget
 from jointnas.storage import open_storage
 
@@ -74,7 +74,7 @@ def _trained(trials, stage: str = "coarse") -> list[optuna.trial.FrozenTrial]:
 
 
 def _no_duplicates(trials) -> None:
-    keys = [json.dumps(t.params, sort_keys=True) for t in _trained(trials)]
+    keys = [params_key(t.params) for t in _trained(trials)]
     twins = [k for k, n in collections.Counter(keys).items() if n > 1]
     assert not twins, f"candidates trained twice: {twins}"
 
