@@ -28,7 +28,7 @@ from jointnas.cost import cost
 from jointnas.objective import Limits
 from jointnas.predictors import XGBoostPredictor, read_table
 from jointnas.search import cost_feasibility, fine_search
-from jointnas.space.fbnetv3 import FBNetV3Space
+from jointnas.spaces.fbnetv3 import FBNetV3Space
 
 LIMIT = 1.0
 

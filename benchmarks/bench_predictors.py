@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from jointnas.predictors import NeuralPredictor, XGBoostPredictor, ranking_metrics, read_table
-from jointnas.space.fbnetv3 import FBNetV3Space
+from jointnas.spaces.fbnetv3 import FBNetV3Space
 
 VARIANTS = {
     "xgboost": lambda space, seed: XGBoostPredictor(space=space, seed=seed),

@@ -76,7 +76,7 @@ def largest_feasible_arch(max_mflops: float, seed: int = 0) -> dict[str, Any]:
     from jointnas.cost import cost_batch
     from jointnas.objective import Limits
     from jointnas.search import cost_feasibility, random_feasible
-    from jointnas.space.fbnetv3 import FBNetV3Space
+    from jointnas.spaces.fbnetv3 import FBNetV3Space
 
     space = FBNetV3Space()
     feasible = cost_feasibility(space, Limits(mflops=max_mflops), num_classes=10, in_channels=1)
@@ -86,7 +86,7 @@ def largest_feasible_arch(max_mflops: float, seed: int = 0) -> dict[str, Any]:
 
 
 def _space(method: str, max_mflops: float):
-    from jointnas.space.fbnetv3 import FBNetV3Space
+    from jointnas.spaces.fbnetv3 import FBNetV3Space
 
     if method == "arch-only":
         return FBNetV3Space(fix=DEFAULT_RECIPE)

@@ -25,7 +25,7 @@ from optuna.trial import create_trial
 
 from jointnas.objective import Limits
 from jointnas.search import cost_feasibility, random_feasible
-from jointnas.space.fbnetv3 import FBNetV3Space
+from jointnas.spaces.fbnetv3 import FBNetV3Space
 
 SAMPLERS = ("tpe", "random", "nsga2", "coarse", "genetic")
 

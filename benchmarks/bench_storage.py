@@ -22,7 +22,7 @@ from multiprocessing import get_context
 import _common
 import optuna
 
-from jointnas.space.fbnetv3 import FBNetV3Space
+from jointnas.spaces.fbnetv3 import FBNetV3Space
 
 
 def one_trial(study: optuna.Study, space: FBNetV3Space) -> None:

@@ -56,7 +56,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from jointnas.cost import cost
-from jointnas.space.fbnetv3 import FBNetV3Space, Recipe
+from jointnas.spaces.fbnetv3 import FBNetV3Space, Recipe
 
 RECIPE = Recipe(optimizer="sgd", lr=0.1, weight_decay=1e-4)
 KINDS = ("ours", "reference", "ours_cl")

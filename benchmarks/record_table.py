@@ -32,7 +32,7 @@ import torch
 from jointnas.data import load_dataset
 from jointnas.objective import Limits, Objective
 from jointnas.pipeline import RunConfig, run
-from jointnas.space.fbnetv3 import FBNetV3Space
+from jointnas.spaces.fbnetv3 import FBNetV3Space
 from jointnas.storage import open_storage
 from jointnas.train import TrainingDiverged
 

@@ -9,7 +9,7 @@ from jointnas.model import build_model
 from jointnas.objective import Limits, Objective
 from jointnas.pipeline import RunConfig, run
 from jointnas.samplers import AdaptiveGeneticSampler, CoarseSampler, FeasibleSampler
-from jointnas.space import Arch, Candidate, Encoder, FBNetV3Space, Recipe, Space, Stage
+from jointnas.spaces import Arch, Candidate, Encoder, FBNetV3Space, Recipe, Space, Stage
 from jointnas.train import TrainingDiverged, TrainResult, train
 
 __version__ = "0.1.0"

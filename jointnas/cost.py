@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from jointnas.blocks import ZERO, ConvBNAct, Cost, Head, InvertedResidual, out_size
-from jointnas.space.fbnetv3 import Arch, FBNetV3Space
+from jointnas.spaces.fbnetv3 import Arch, FBNetV3Space
 
 
 @singledispatch

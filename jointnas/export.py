@@ -20,9 +20,9 @@ from jointnas.errors import ConfigError
 from jointnas.model import build_model
 from jointnas.objective import trial_seed
 from jointnas.predictors.table import study_space
-from jointnas.space.base import Space
-from jointnas.space.encoding import check_value
-from jointnas.space.fbnetv3 import RECIPE_KEYS, FBNetV3Space
+from jointnas.spaces.base import Space
+from jointnas.spaces.encoding import check_value
+from jointnas.spaces.fbnetv3 import RECIPE_KEYS, FBNetV3Space
 from jointnas.storage import load_study
 from jointnas.train import train
 

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from jointnas.blocks import ConvBNAct, Head, InvertedResidual
-from jointnas.space.fbnetv3 import Arch
+from jointnas.spaces.fbnetv3 import Arch
 
 
 @singledispatch

@@ -27,7 +27,7 @@ from jointnas.cost import cost
 from jointnas.data import Dataset
 from jointnas.errors import JointNASError
 from jointnas.model import build_model
-from jointnas.space.base import Space
+from jointnas.spaces.base import Space
 from jointnas.train import TrainingDiverged, train
 
 LIMIT_KEYS = ("mflops", "params", "acts")

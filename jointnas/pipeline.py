@@ -28,7 +28,7 @@ from jointnas.objective import CandidateRejected, Limits, Objective
 from jointnas.predictors import XGBoostPredictor
 from jointnas.samplers import CoarseSampler, FeasibleSampler, sample_feasible
 from jointnas.samplers.feasible import Constraint
-from jointnas.space.fbnetv3 import PRESETS, FBNetV3Space
+from jointnas.spaces.fbnetv3 import PRESETS, FBNetV3Space
 from jointnas.stages import (
     counts_toward_budget,
     final_stage,

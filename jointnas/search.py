@@ -21,8 +21,8 @@ import numpy as np
 from jointnas.cost import cost_batch
 from jointnas.errors import InfeasibleConstraintError
 from jointnas.objective import Limits
-from jointnas.space.base import Space
-from jointnas.space.encoding import Params
+from jointnas.spaces.base import Space
+from jointnas.spaces.encoding import Params
 
 Feasible = Callable[[np.ndarray], np.ndarray]
 

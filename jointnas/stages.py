@@ -25,7 +25,7 @@ from jointnas.predictors import KINDS, Predictor, PredictorError, Task, load_pre
 from jointnas.predictors.card import write_card
 from jointnas.predictors.table import study_table
 from jointnas.search import BestPerArch, cost_feasibility, fine_search
-from jointnas.space.base import Space
+from jointnas.spaces.base import Space
 from jointnas.train import TrainingDiverged
 
 PREDICTOR_ATTR = "jointnas:predictor"

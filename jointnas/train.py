@@ -25,7 +25,7 @@ from jointnas import checkpoint as ckpt
 from jointnas.blocks import DropPath
 from jointnas.bn import recalibrate_bn
 from jointnas.data import Dataset
-from jointnas.space.fbnetv3 import Recipe
+from jointnas.recipe import Recipe
 
 # The recipe's ``lr`` is on SGD's scale; adaptive optimizers take a fixed fraction of it, so one
 # log-uniform range serves all three. AdamW's decoupled decay is rescaled so that the per-step

@@ -24,7 +24,7 @@ import pandas as pd
 import jointnas
 from jointnas.export import read_arch as read_arch_file
 from jointnas.samplers.coarse import SOURCE_ATTR
-from jointnas.space.base import DistributionSpace
+from jointnas.spaces.base import DistributionSpace
 
 
 def read_arch(path: str | None, space: jointnas.FBNetV3Space) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.model_selection import train_test_split
 
 import jointnas
-from jointnas.space.base import DistributionSpace
+from jointnas.spaces.base import DistributionSpace
 
 SEARCH_SPACE = {
     "learning_rate": FloatDistribution(0.01, 0.5, log=True),

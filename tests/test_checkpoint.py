@@ -9,7 +9,7 @@ import torch
 
 from jointnas import checkpoint
 from jointnas.model import build_model
-from jointnas.space.fbnetv3 import FBNetV3Space, Recipe
+from jointnas.spaces.fbnetv3 import FBNetV3Space, Recipe
 from jointnas.train import train
 
 # every random stream in use: mixup (numpy), dropout/drop path (torch), shuffling, EMA

@@ -31,8 +31,8 @@ from jointnas.errors import InfeasibleConstraintError
 from jointnas.predictors.xgb import XGBoostPredictor
 from jointnas.samplers.coarse import PREDICTED_ATTR, PROPOSAL_ATTR, SOURCE_ATTR, CoarseSampler
 from jointnas.samplers.feasible import is_feasible
-from jointnas.space.base import DistributionSpace
-from jointnas.space.encoding import Encoder
+from jointnas.spaces.base import DistributionSpace
+from jointnas.spaces.encoding import Encoder
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 

@@ -13,7 +13,7 @@ import torch
 from jointnas.blocks import ConvBNAct, Cost, Head, InvertedResidual, SqueezeExcite, se_channels
 from jointnas.cost import cost, cost_batch
 from jointnas.model import build_model
-from jointnas.space.fbnetv3 import Arch, FBNetV3Space
+from jointnas.spaces.fbnetv3 import Arch, FBNetV3Space
 
 with warnings.catch_warnings():  # fvcore.nn scripts its focal loss at import (deprecated API)
     warnings.simplefilter("ignore", DeprecationWarning)

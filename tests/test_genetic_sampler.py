@@ -27,7 +27,7 @@ from optuna.trial import TrialState
 
 from jointnas.errors import InfeasibleConstraintError
 from jointnas.samplers.genetic import AdaptiveGeneticSampler
-from jointnas.space.encoding import Encoder
+from jointnas.spaces.encoding import Encoder
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
@@ -414,7 +414,7 @@ def test_predictor_scores_many_children_in_one_call_per_generation() -> None:
 
 def test_xgboost_predictor_drives_the_search() -> None:
     from jointnas.predictors import XGBoostPredictor
-    from jointnas.space.base import DistributionSpace
+    from jointnas.spaces.base import DistributionSpace
 
     predictor = XGBoostPredictor(space=DistributionSpace(MIXED), n_estimators=30, n_jobs=1)
     sampler = AdaptiveGeneticSampler(

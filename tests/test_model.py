@@ -8,7 +8,7 @@ import torch
 
 from jointnas.blocks import DropPath, InvertedResidual
 from jointnas.model import FBNetV3Net, build_model
-from jointnas.space.fbnetv3 import Arch, FBNetV3Space
+from jointnas.spaces.fbnetv3 import Arch, FBNetV3Space
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 from jointnas.model import build_model
 from jointnas.pipeline import RunConfig, run
 from jointnas.predictors import load_predictor
-from jointnas.space.fbnetv3 import FBNetV3Space
+from jointnas.spaces.fbnetv3 import FBNetV3Space
 
 
 def _stages(study: optuna.Study) -> dict[str, int]:

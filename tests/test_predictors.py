@@ -18,7 +18,7 @@ from jointnas.predictors import (
     read_table,
 )
 from jointnas.predictors.neural import proxy_targets
-from jointnas.space.fbnetv3 import FBNetV3Space
+from jointnas.spaces.fbnetv3 import FBNetV3Space
 
 SPACE = FBNetV3Space()
 FAST_MLP = dict(proxy_samples=2000, proxy_epochs=5, frozen_epochs=20, full_epochs=20)

@@ -18,7 +18,7 @@ from jointnas.errors import ConfigError, InfeasibleConstraintError
 from jointnas.objective import Limits, Objective
 from jointnas.pipeline import RunConfig, run
 from jointnas.samplers import FeasibleSampler
-from jointnas.space.fbnetv3 import FBNetV3Space
+from jointnas.spaces.fbnetv3 import FBNetV3Space
 from jointnas.storage import load_study
 from jointnas.train import TrainingDiverged
 

@@ -9,7 +9,7 @@ from jointnas.cost import cost
 from jointnas.errors import InfeasibleConstraintError
 from jointnas.objective import Limits
 from jointnas.search import cost_feasibility, fine_search, random_feasible
-from jointnas.space.fbnetv3 import FBNetV3Space
+from jointnas.spaces.fbnetv3 import FBNetV3Space
 
 SPACE = FBNetV3Space()
 FEASIBLE = cost_feasibility(SPACE, Limits(mflops=1.0), num_classes=10, in_channels=1)

@@ -1,4 +1,4 @@
-"""Tests for jointnas.space: the FBNetV3 joint space, its encoder, and the generic Encoder."""
+"""Tests for jointnas.spaces: the FBNetV3 joint space, its encoder, and the generic Encoder."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from optuna.distributions import (
 )
 
 from jointnas.cost import cost
-from jointnas.space.base import Candidate
-from jointnas.space.encoding import Encoder, check_value
-from jointnas.space.fbnetv3 import PRESETS, Arch, FBNetV3Space, Recipe
+from jointnas.spaces.base import Candidate
+from jointnas.spaces.encoding import Encoder, check_value
+from jointnas.spaces.fbnetv3 import PRESETS, Arch, FBNetV3Space, Recipe
 
 PRESET_NAMES = sorted(PRESETS)
 COST_ARGS = {

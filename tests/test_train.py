@@ -13,7 +13,7 @@ import torch
 from jointnas.bn import recalibrate_bn
 from jointnas.data import Dataset, load_dataset
 from jointnas.model import build_model
-from jointnas.space.fbnetv3 import FBNetV3Space, Recipe
+from jointnas.spaces.fbnetv3 import FBNetV3Space, Recipe
 from jointnas.train import (
     LR_SCALE,
     TrainingDiverged,

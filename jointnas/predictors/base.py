@@ -24,8 +24,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from jointnas.errors import JointNASError
-from jointnas.space.base import Space
-from jointnas.space.registry import space_from_name
+from jointnas.spaces.base import Space
+from jointnas.spaces.registry import space_from_name
 
 FORMAT = "jointnas-predictor"
 FORMAT_VERSION = 1

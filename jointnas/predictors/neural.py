@@ -21,7 +21,7 @@ from torch import nn
 
 from jointnas.cost import cost_batch
 from jointnas.predictors.base import Predictor, PredictorError
-from jointnas.space.base import Space
+from jointnas.spaces.base import Space
 
 LOSSES = ("huber", "mse")
 WEIGHTS = "weights.safetensors"

@@ -13,8 +13,8 @@ import pandas as pd
 from jointnas.errors import ConfigError
 from jointnas.predictors.base import Predictor, Task, load_predictor
 from jointnas.predictors.metrics import ranking_metrics
-from jointnas.space.base import Space
-from jointnas.space.registry import space_from_name
+from jointnas.spaces.base import Space
+from jointnas.spaces.registry import space_from_name
 from jointnas.storage import load_study
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import xgboost as xgb
 
 from jointnas.predictors.base import Predictor, PredictorError
-from jointnas.space.base import Space
+from jointnas.spaces.base import Space
 
 MODEL = "model.json"
 

@@ -39,7 +39,7 @@ from scipy.stats import qmc
 
 from jointnas.errors import InfeasibleConstraintError
 from jointnas.samplers.feasible import is_feasible
-from jointnas.space.encoding import Encoder, Params, check_value
+from jointnas.spaces.encoding import Encoder, Params, check_value
 
 SOURCE_ATTR = "coarse:source"
 PREDICTED_ATTR = "coarse:predicted"
@@ -177,7 +177,7 @@ class CoarseSampler(BaseSampler):
         self._seed = _fresh_seed() if seed is None else seed
         if predictor is None:
             from jointnas.predictors.xgb import XGBoostPredictor
-            from jointnas.space.base import DistributionSpace
+            from jointnas.spaces.base import DistributionSpace
 
             predictor = XGBoostPredictor(
                 space=DistributionSpace(self._encoder.distributions), seed=self._seed % 2**31

@@ -18,7 +18,7 @@ from optuna.study import Study
 from optuna.trial import FrozenTrial
 
 from jointnas.errors import InfeasibleConstraintError
-from jointnas.space.encoding import Encoder, Params
+from jointnas.spaces.encoding import Encoder, Params
 
 Constraint = Callable[[Mapping[str, Any]], Sequence[float]]
 

@@ -18,7 +18,7 @@ Design points, each forced by running as an Optuna sampler:
   seeded with ``(seed, g, n)``; the same seed gives the same proposals, in one process or after a
   resume, and parallel workers never share draws.
 * **Operators come from the distributions.** Genes are the [0, 1]-scaled encoding of
-  ``jointnas.space.encoding.Encoder`` (log scale where the distribution is log), so one Gaussian
+  ``jointnas.spaces.encoding.Encoder`` (log scale where the distribution is log), so one Gaussian
   step size means the same thing for a learning rate and a channel width, and decoding snaps
   children onto int/step grids. Categoricals are resampled instead, since they have no order.
 * **Constraints are checked before training.** Every proposal satisfies the cheap constraint
@@ -47,7 +47,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from jointnas.errors import InfeasibleConstraintError
 from jointnas.samplers.feasible import is_feasible
-from jointnas.space.encoding import Encoder, Params
+from jointnas.spaces.encoding import Encoder, Params
 
 Constraint = Callable[[Mapping[str, Any]], Sequence[float]]
 

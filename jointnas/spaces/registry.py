@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from jointnas.space.base import Space
-from jointnas.space.fbnetv3 import PRESETS, FBNetV3Space
+from jointnas.spaces.base import Space
+from jointnas.spaces.fbnetv3 import PRESETS, FBNetV3Space
 
 SPACES: dict[str, Callable[..., Space]] = {
     f"fbnetv3-{preset}": (lambda preset=preset, fix=None: FBNetV3Space(preset=preset, fix=fix))

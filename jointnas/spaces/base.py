@@ -25,7 +25,7 @@ from optuna.distributions import (
     distribution_to_json,
 )
 
-from jointnas.space.encoding import Encoder, Params
+from jointnas.spaces.encoding import Encoder, Params
 
 ArchT = TypeVar("ArchT")
 RecipeT = TypeVar("RecipeT")

@@ -1,8 +1,9 @@
 """Search spaces as data: Optuna distributions plus decode into frozen dataclasses."""
 
-from jointnas.space.base import Candidate, DistributionSpace, Space
-from jointnas.space.encoding import Encoder
-from jointnas.space.fbnetv3 import PRESETS, Arch, FBNetV3Space, Preset, Recipe, Stage, StageSpec
+from jointnas.recipe import Recipe
+from jointnas.spaces.base import Candidate, DistributionSpace, Space
+from jointnas.spaces.encoding import Encoder
+from jointnas.spaces.fbnetv3 import PRESETS, Arch, FBNetV3Space, Preset, Stage, StageSpec
 
 __all__ = [
     "PRESETS",

@@ -12,7 +12,6 @@ multiples of 8). A range whose low equals its high is a fixed value, not a searc
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -24,11 +23,11 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-from jointnas.space.base import Candidate, Space
-from jointnas.space.encoding import Params, check_value
+from jointnas.recipe import OPTIMIZERS, Recipe
+from jointnas.spaces.base import Candidate, Space
+from jointnas.spaces.encoding import Params, check_value
 
 ACTIVATIONS = ("relu", "hswish", "swish")
-OPTIMIZERS = ("sgd", "rmsprop", "adamw")
 
 
 @dataclass(frozen=True)
@@ -55,33 +54,6 @@ class Arch:
     stages: tuple[Stage, ...]
     head_width: int
     head_act: str
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """A decoded training recipe; every regulariser at 0/False means off."""
-
-    optimizer: str
-    lr: float
-    weight_decay: float
-    mixup: float = 0.0
-    dropout: float = 0.0
-    drop_path: float = 0.0
-    ema: bool = False
-    label_smoothing: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer {self.optimizer!r} is not one of {OPTIMIZERS}")
-        for name in ("lr", "weight_decay", "mixup", "dropout", "drop_path", "label_smoothing"):
-            value = getattr(self, name)
-            if not math.isfinite(value) or value < 0:
-                raise ValueError(f"recipe {name} = {value!r} must be a finite number >= 0")
-        if self.lr == 0:
-            raise ValueError("recipe lr must be > 0")
-        for name in ("dropout", "drop_path", "label_smoothing"):
-            if getattr(self, name) >= 1:
-                raise ValueError(f"recipe {name} = {getattr(self, name)!r} must be < 1")
 
 
 @dataclass(frozen=True)
