@@ -14,46 +14,44 @@ from typing import Any
 
 import optuna
 
-from jointnas import files
+from jointnas import files, keys
 from jointnas.data import Dataset, load_dataset
 from jointnas.errors import ConfigError
-from jointnas.model import build_model
+from jointnas.evaluators import TrainFromScratch
+from jointnas.layout import check_layout, study_space
 from jointnas.objective import trial_seed
-from jointnas.predictors.table import study_space
 from jointnas.spaces.base import Space
 from jointnas.spaces.encoding import check_value
-from jointnas.spaces.fbnetv3 import RECIPE_KEYS, FBNetV3Space
 from jointnas.storage import load_study
-from jointnas.train import train
 
 WEIGHTS = "weights.safetensors"
 
 
-def read_arch(path: str | Path, space: FBNetV3Space | None = None) -> dict[str, Any]:
-    """The architecture params of a JSON file: a params dict, or a ``best.json`` /
-    ``candidate.json`` (its "params"); recipe keys are ignored. One-line ConfigError when the
-    file is missing, not JSON, or lacks / misnames / mis-values an architecture parameter."""
-    space = space or FBNetV3Space()
-    names = [k for k in space.distributions if k not in RECIPE_KEYS]
+def read_arch(path: str | Path, space: Space, *, option: str = "--fix-arch") -> dict[str, Any]:
+    """The architecture params of ``space`` in a JSON file: a params dict, or a ``best.json`` /
+    ``candidate.json`` (its "params"); recipe keys are ignored. One-line ConfigError (naming
+    ``option``) when the file is missing, not JSON, or lacks / misnames / mis-values an
+    architecture parameter."""
+    names = space.arch_names
     try:
         data = json.loads(Path(path).read_text())
     except FileNotFoundError:
-        raise ConfigError(f"--fix-arch: no file {str(path)!r}") from None
+        raise ConfigError(f"{option}: no file {str(path)!r}") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"--fix-arch: {str(path)!r} is not a JSON file: {exc}") from None
+        raise ConfigError(f"{option}: {str(path)!r} is not a JSON file: {exc}") from None
     params = data.get("params", data) if isinstance(data, dict) else None
     if not isinstance(params, dict):
-        raise ConfigError(f"--fix-arch: {str(path)!r} holds no params dict")
+        raise ConfigError(f"{option}: {str(path)!r} holds no params dict")
     missing = [k for k in names if k not in params]
     unknown = sorted(set(params) - set(space.distributions))
     if missing:
-        raise ConfigError(f"--fix-arch: {str(path)!r} lacks architecture keys {missing}")
+        raise ConfigError(f"{option}: {str(path)!r} lacks architecture keys {missing}")
     if unknown:
-        raise ConfigError(f"--fix-arch: {str(path)!r} has keys that are not parameters: {unknown}")
+        raise ConfigError(f"{option}: {str(path)!r} has keys that are not parameters: {unknown}")
     try:
         return {k: check_value(k, space.distributions[k], params[k]) for k in names}
     except ValueError as exc:
-        raise ConfigError(f"--fix-arch: {exc}") from None
+        raise ConfigError(f"{option}: {exc}") from None
 
 
 def candidate_summary(space: Space, trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
@@ -61,15 +59,15 @@ def candidate_summary(space: Space, trial: optuna.trial.FrozenTrial) -> dict[str
     cand = space.decode(trial.params)
     return {
         "trial": trial.number,
-        "stage": trial.user_attrs.get("stage", "coarse"),
+        "stage": trial.user_attrs.get(keys.STAGE, keys.COARSE),
         "value": trial.value,
-        "predicted": bool(trial.user_attrs.get("predicted", False)),
-        "predicted_acc": trial.user_attrs.get("predicted_acc"),
-        "cost": {k: trial.user_attrs.get(k) for k in ("mflops", "params", "acts")},
+        "predicted": bool(trial.user_attrs.get(keys.PREDICTED, False)),
+        "predicted_acc": trial.user_attrs.get(keys.PREDICTED_ACC),
+        "cost": {k: trial.user_attrs.get(k) for k in keys.COST_KEYS},
         "params": trial.params,
         "arch": dataclasses.asdict(cand.arch),
         "recipe": dataclasses.asdict(cand.recipe) if cand.recipe is not None else None,
-        "space": {"name": space.name, "fingerprint": space.fingerprint()},
+        "space": {"name": space.key, "options": space.options, "fingerprint": space.fingerprint()},
     }
 
 
@@ -87,6 +85,7 @@ def export_trial(
     from safetensors.torch import save_file
 
     study = load_study(storage, study_name)
+    check_layout(study)
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     if number not in trials:
         raise ConfigError(f"study {study_name!r} has no trial {number} (it has {len(trials)})")
@@ -97,29 +96,20 @@ def export_trial(
     cand = space.decode(trial.params)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    weights = trial.user_attrs.get("weights")
-    seed = study.user_attrs.get("jointnas:seed", 0)
+    weights = trial.user_attrs.get(keys.WEIGHTS)
+    seed = study.user_attrs.get(keys.SEED, 0)
     if weights and Path(weights).is_file():
         files.copy(weights, out / WEIGHTS)
         source = {"weights": "saved by the run", "from": weights}
     else:
         if data is None:
-            data = load_dataset(study.user_attrs.get("jointnas:dataset", "mnist5k"), seed=seed)
-        tseed = trial_seed(seed, number)
-        model = build_model(cand.arch, data.num_classes, data.in_channels, seed=tseed)
-        result = train(
-            model,
-            cand.recipe,
-            data,
-            epochs=epochs,
-            seed=tseed,
-            device=device,
-            resolution=getattr(cand.arch, "resolution", None),
-        )
-        state = {k: v.detach().cpu().contiguous() for k, v in result.evaluated.state_dict().items()}
+            data = load_dataset(study.user_attrs.get(keys.DATASET, "mnist5k"), seed=seed)
+        evaluator = TrainFromScratch(data=data, epochs=epochs, device=device)
+        result = evaluator.evaluate(space, cand, seed=trial_seed(seed, number))
+        state = {k: v.detach().cpu().contiguous() for k, v in result.model.state_dict().items()}
         with files.atomic_path(out / WEIGHTS) as tmp:
             save_file(state, str(tmp))
-        source = {"weights": f"trained here for {epochs} epochs", "val_acc": result.final_acc}
+        source = {"weights": f"trained here for {epochs} epochs", "val_acc": result.value}
     summary = {"study": study_name, **candidate_summary(space, trial), **source}
     files.write_text(out / "candidate.json", json.dumps(summary, indent=2, default=str))
     return summary

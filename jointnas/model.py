@@ -1,19 +1,21 @@
 """Build a torch model from a decoded architecture.
 
-``build_model`` dispatches on the architecture's type (``functools.singledispatch``), so a
-second space registers its own builder without touching this one.
+``build_model`` dispatches on the architecture's type (``functools.singledispatch``): each space
+module registers the builder of its own architecture dataclass, so this module knows no space.
+It also holds what every builder shares: the pycls/timm weight initialisation and the task
+checks.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import singledispatch
 from typing import Any
 
 import torch
 from torch import nn
 
-from jointnas.blocks import ConvBNAct, Head, InvertedResidual
-from jointnas.spaces.fbnetv3 import Arch
+from jointnas.blocks import InvertedResidual
 
 
 @singledispatch
@@ -25,37 +27,14 @@ def build_model(
     raise TypeError(f"no model builder registered for {type(arch).__name__}")
 
 
-class FBNetV3Net(nn.Module):
-    """Stem conv, stages of inverted-residual blocks, head."""
-
-    def __init__(self, arch: Arch, num_classes: int, in_channels: int) -> None:
-        super().__init__()
-        self.arch = arch
-        self.stem = ConvBNAct(in_channels, arch.stem_width, 3, arch.stem_stride, act=arch.stem_act)
-        total = sum(stage.depth for stage in arch.stages)
-        blocks: list[nn.Module] = []
-        cin = arch.stem_width
-        for stage in arch.stages:
-            for j in range(stage.depth):
-                blocks.append(
-                    InvertedResidual(
-                        cin,
-                        stage.width,
-                        kernel=stage.kernel,
-                        stride=stage.stride if j == 0 else 1,
-                        expansion=stage.expansion,
-                        se=stage.se,
-                        act=stage.act,
-                        depth_scale=len(blocks) / max(total - 1, 1),
-                    )
-                )
-                cin = stage.width
-        self.blocks = nn.Sequential(*blocks)
-        self.head = Head(cin, arch.head_width, num_classes, arch.head_act)
-        init_weights(self)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.blocks(self.stem(x)))
+def seeded(seed: int | None, make: Callable[[], nn.Module]) -> nn.Module:
+    """``make()``, with weights drawn from ``seed`` when given, leaving the caller's global
+    torch RNG as it was (every builder's ``seed=`` goes through here)."""
+    if seed is None:
+        return make()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return make()
 
 
 def init_weights(model: nn.Module) -> None:
@@ -78,18 +57,8 @@ def init_weights(model: nn.Module) -> None:
             nn.init.zeros_(m.project[1].weight)
 
 
-def _check(num_classes: int, in_channels: int) -> None:
+def check_task(num_classes: int, in_channels: int) -> None:
     if num_classes < 2:
         raise ValueError(f"num_classes must be >= 2, got {num_classes}")
     if in_channels < 1:
         raise ValueError(f"in_channels must be >= 1, got {in_channels}")
-
-
-@build_model.register
-def _(arch: Arch, num_classes: int, in_channels: int, *, seed: int | None = None) -> nn.Module:
-    _check(num_classes, in_channels)
-    if seed is None:
-        return FBNetV3Net(arch, num_classes, in_channels)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return FBNetV3Net(arch, num_classes, in_channels)

@@ -1,4 +1,4 @@
-"""The Optuna objective of a search: suggest -> cost -> (feasible?) -> build -> train.
+"""The Optuna objective of a search: suggest -> cost -> (feasible?) -> evaluate.
 
 Each trial records what a dashboard or a predictor needs: the candidate's cost as user attrs,
 the constraint both as Optuna 5's ``set_constraint`` and as the older ``constraints`` system attr
@@ -21,16 +21,14 @@ import numpy as np
 import optuna
 import torch
 
-from jointnas import files
+from jointnas import files, keys
 from jointnas.blocks import Cost
-from jointnas.cost import cost
-from jointnas.data import Dataset
 from jointnas.errors import JointNASError
-from jointnas.model import build_model
+from jointnas.evaluators.base import Evaluator
 from jointnas.spaces.base import Space
-from jointnas.train import TrainingDiverged, train
+from jointnas.train import TrainingDiverged
 
-LIMIT_KEYS = ("mflops", "params", "acts")
+LIMIT_KEYS = keys.COST_KEYS
 
 
 class CandidateRejected(JointNASError):
@@ -102,18 +100,20 @@ def record_constraints(trial: optuna.Trial, names: Sequence[str], values: Sequen
 
 @dataclass(kw_only=True)
 class Objective:
-    """Callable objective for ``study.optimize``: returns the final validation accuracy."""
+    """Callable objective for ``study.optimize``: space + evaluator + limits.
+
+    The objective does what every candidate needs whatever scores it (cost, constraints, user
+    attrs, duplicate guard, seeds, checkpoint path, weights file); ``evaluator`` only says how
+    good the candidate is (``TrainFromScratch`` trains it; a supernet evaluator would inherit
+    weights). Returns the evaluator's value (validation accuracy).
+    """
 
     space: Space
-    data: Dataset
+    evaluator: Evaluator
     limits: Limits = field(default_factory=Limits)
-    epochs: int = 2
     seed: int = 0
-    device: str = "auto"
-    batch_size: int = 128
-    stage: str = "coarse"
-    train_kwargs: Mapping[str, Any] = field(default_factory=dict)
-    #: where to save each trained network as ``trial_<number>.safetensors`` (None: not saved)
+    stage: str = keys.COARSE
+    #: where to save each evaluated network as ``trial_<number>.safetensors`` (None: not saved)
     weights_dir: str | None = None
     #: skip a candidate that a RUNNING or COMPLETE trial of this stage already has (workers)
     dedupe: bool = True
@@ -130,31 +130,39 @@ class Objective:
             if (
                 t.number != trial.number
                 and t.params == trial.params
-                and t.user_attrs.get("stage", self.stage) == self.stage
-                and not t.user_attrs.get("predicted")
-                and "skipped" not in t.user_attrs
+                and t.user_attrs.get(keys.STAGE, self.stage) == self.stage
+                and not t.user_attrs.get(keys.PREDICTED)
+                and keys.SKIPPED not in t.user_attrs
             ):
                 reason = f"duplicate of trial {t.number} (same stage, same candidate); not trained"
-                trial.set_user_attr("skipped", reason)
+                trial.set_user_attr(keys.SKIPPED, reason)
                 raise DuplicateCandidate(reason)
 
     def measure(self, arch: Any) -> Cost:
-        return cost(arch, num_classes=self.data.num_classes, in_channels=self.data.in_channels)
+        """The analytic cost of ``arch`` for the evaluator's task."""
+        return self.space.cost(
+            arch, num_classes=self.evaluator.num_classes, in_channels=self.evaluator.in_channels
+        )
+
+    def constraint(self, params: Mapping[str, Any]) -> list[float]:
+        """Constraint values (cost - limit, feasible when <= 0) of a params dict: what the
+        samplers are given, so they never propose what the objective would refuse."""
+        return self.limits.values(self.measure(self.space.decode(params).arch))
 
     def __call__(self, trial: optuna.Trial) -> float:
+        # first, so a process killed at any later point can be matched to its running trial
+        trial.set_user_attr(keys.WORKER, f"{socket.gethostname()}:{os.getpid()}")
         candidate = self.space.decode(self.space.suggest(trial))
         c = self.measure(candidate.arch)
-        trial.set_user_attr("stage", self.stage)
-        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
-        trial.set_user_attr("mflops", c.mflops)
-        trial.set_user_attr("params", c.params)
-        trial.set_user_attr("acts", c.acts)
+        trial.set_user_attr(keys.STAGE, self.stage)
+        for key in keys.COST_KEYS:
+            trial.set_user_attr(key, getattr(c, key))
         values = self.limits.values(c)
         if values:
             record_constraints(trial, list(self.limits.active()), values)
         if any(v > 0 for v in values):
             reason = f"infeasible: cost {c} breaks limits {self.limits.active()}; not trained"
-            trial.set_user_attr("fail_reason", reason)
+            trial.set_user_attr(keys.FAIL_REASON, reason)
             raise CandidateRejected(reason)
         if self.dedupe:
             self._refuse_twins(trial)
@@ -164,31 +172,20 @@ class Objective:
             digest = int(hashlib.sha256(params_key(trial.params).encode()).hexdigest()[:15], 16)
             seed = trial_seed(self.seed, digest)
             checkpoint = Path(self.checkpoint_dir) / f"{self.stage}-{digest:015x}.pt"
-        model = build_model(candidate.arch, self.data.num_classes, self.data.in_channels, seed=seed)
         try:
-            result = train(
-                model,
-                candidate.recipe,
-                self.data,
-                epochs=self.epochs,
-                seed=seed,
-                device=self.device,
-                trial=trial,
-                batch_size=self.batch_size,
-                resolution=getattr(candidate.arch, "resolution", None),
-                checkpoint=checkpoint,
-                **self.train_kwargs,
+            result = self.evaluator.evaluate(
+                self.space, candidate, seed=seed, trial=trial, checkpoint=checkpoint
             )
         except TrainingDiverged as exc:
-            trial.set_user_attr("fail_reason", f"diverged: {exc}")
+            trial.set_user_attr(keys.FAIL_REASON, f"diverged: {exc}")
             raise
-        if self.weights_dir is not None and result.evaluated is not None:
-            trial.set_user_attr("weights", save_weights(result.evaluated, self.weights_dir, trial))
+        if self.weights_dir is not None and result.model is not None:
+            trial.set_user_attr(keys.WEIGHTS, save_weights(result.model, self.weights_dir, trial))
         if checkpoint is not None:  # the weights file (if any) now holds the result
             checkpoint.unlink(missing_ok=True)
             if result.resumed_epochs:
                 trial.set_user_attr("resumed_epochs", result.resumed_epochs)
-        trial.set_user_attr("val_acc_curve", list(result.val_acc))
-        trial.set_user_attr("train_seconds", round(result.seconds, 3))
-        trial.set_user_attr("images_per_s", round(result.train_images_per_s, 1))
-        return result.final_acc
+        trial.set_user_attr(keys.CURVE, list(result.curve))
+        for key, value in result.attrs.items():
+            trial.set_user_attr(key, value)
+        return result.value

@@ -1,34 +1,40 @@
-"""The staged run behind ``jointnas run``: FBNetV3's JointNAS end to end.
+"""The staged run behind ``jointnas run``: FBNetV3's JointNAS end to end, on any space.
 
 1. coarse: feasible candidates (the limit is analytic, so an infeasible one is never trained),
-   each trained for the early-stop budget and recorded in the study;
+   each scored by the evaluator at the early-stop budget, in study NAME;
 2. predictor: fitted on the coarse trials and saved in the output directory;
 3. fine: the vectorised adaptive genetic search scored by the predictor, no training; each
-   generation's top candidates are written to the study as predicted trials;
-4. final: the best predicted candidates trained for the full budget, true and predicted
-   accuracy side by side; best arch/recipe JSON and safetensors weights in the output directory.
+   generation's top candidates are written to study NAME.fine as predicted trials;
+4. final: the best predicted candidates trained for the full budget in study NAME.final, true
+   and predicted accuracy side by side; best arch/recipe JSON and safetensors weights in the
+   output directory.
 
 All state lives in the Optuna storage (plus files the storage points to), so rerunning the same
-command resumes at the first unfinished stage; ``stop_after`` ends a run early.
+command resumes at the first unfinished stage; ``stop_after`` ends a run early. The space is
+whatever ``config.space`` names in the registry; this module knows only the ``Space`` contract.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import optuna
 
-from jointnas.cost import cost
+from jointnas import keys
+from jointnas.config import STAGES, RunConfig
 from jointnas.data import Dataset, load_dataset
-from jointnas.errors import ConfigError, InfeasibleConstraintError
+from jointnas.errors import InfeasibleConstraintError
+from jointnas.evaluators import TrainFromScratch
+from jointnas.layout import open_stage_study
 from jointnas.objective import CandidateRejected, Limits, Objective
 from jointnas.predictors import XGBoostPredictor
 from jointnas.samplers import CoarseSampler, FeasibleSampler, sample_feasible
 from jointnas.samplers.feasible import Constraint
-from jointnas.spaces.fbnetv3 import PRESETS, FBNetV3Space
+from jointnas.spaces.base import Space
+from jointnas.spaces.registry import space_record
 from jointnas.stages import (
     counts_toward_budget,
     final_stage,
@@ -36,119 +42,31 @@ from jointnas.stages import (
     predictor_stage,
     write_artifacts,
 )
-from jointnas.storage import check_study_attrs, open_storage
-from jointnas.train import TrainingDiverged, resolve_device
-from jointnas.workers import RUN_ATTR, check_multiprocess_storage, launch, shared_settings
+from jointnas.storage import open_storage
+from jointnas.train import TrainingDiverged
+from jointnas.workers import launch, shared_settings
 
-STAGES = ("coarse", "predictor", "fine", "final")
+__all__ = ["STAGES", "RunConfig", "check_reachable", "coarse_stage", "run"]
 
 
 def is_coarse(trial: optuna.trial.FrozenTrial) -> bool:
-    return trial.user_attrs.get("stage", "coarse") == "coarse"
-
-
-@dataclass(frozen=True, kw_only=True)
-class RunConfig:
-    """Everything ``jointnas run`` needs; validated on construction."""
-
-    storage: str = "sqlite:///jointnas.db"
-    study_name: str = "jointnas"
-    preset: str = "small"
-    dataset: str = "mnist5k"
-    max_mflops: float | None = 2.0
-    max_params: int | None = None
-    trials: int = 20
-    epochs: int = 2
-    #: cosine schedule length when ``epochs`` stops early (calibrated runs); default ``epochs``
-    schedule_epochs: int | None = None
-    seed: int = 0
-    device: str = "auto"
-    batch_size: int = 128
-    predictor: str = "xgboost"
-    fine_generations: int = 20
-    fine_population: int = 64
-    fine_children: int = 2048
-    fine_record: int = 5
-    final_top: int = 3
-    final_epochs: int = 6
-    out: str = "jointnas-out"
-    stop_after: str = "final"
-    #: architecture params to pin (AutoTrain: only the recipe is searched); None searches both
-    fix_arch: dict | None = None
-    #: "coarse" (Sobol start, then predictor-ranked) or "random" (uniform feasible candidates)
-    coarse_sampler: str = "coarse"
-    #: seconds between a running trial's heartbeats; None: no heartbeat (killed trials stay
-    #: RUNNING and are not retrained)
-    heartbeat: int | None = 60
-    #: local worker processes for the coarse stage (needs PostgreSQL or a journal file)
-    workers: int = 1
-
-    def __post_init__(self) -> None:
-        if self.preset not in PRESETS:
-            raise ConfigError(f"unknown preset {self.preset!r}; choose one of {sorted(PRESETS)}")
-        for name in ("trials", "epochs", "batch_size", "workers"):
-            if getattr(self, name) < 1:
-                raise ConfigError(
-                    f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}"
-                )
-        if self.stop_after not in STAGES:
-            raise ConfigError(f"unknown stage {self.stop_after!r}; choose one of {list(STAGES)}")
-        if self.coarse_sampler not in ("coarse", "random"):
-            raise ConfigError(
-                f"coarse_sampler must be coarse or random, not {self.coarse_sampler!r}"
-            )
-        if self.predictor not in ("xgboost", "mlp"):
-            raise ConfigError(f"--predictor must be xgboost or mlp, got {self.predictor!r}")
-        for name in ("fine_population", "fine_children"):
-            if getattr(self, name) < 2:
-                raise ConfigError(f"--{name.replace('_', '-')} must be >= 2")
-        for name in ("fine_generations", "fine_record", "final_top", "final_epochs"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"--{name.replace('_', '-')} must be >= 0")
-        if self.heartbeat is not None and self.heartbeat < 1:
-            raise ConfigError(f"heartbeat must be >= 1 second, got {self.heartbeat}")
-        if self.schedule_epochs is not None and self.schedule_epochs < self.epochs:
-            raise ConfigError(
-                f"schedule_epochs ({self.schedule_epochs}) must be >= epochs ({self.epochs})"
-            )
-        if not self.study_name.strip():
-            raise ConfigError("--study must be a non-empty name")
-        check_multiprocess_storage(self.storage, self.workers)
-        try:
-            Limits(mflops=self.max_mflops, params=self.max_params)
-            resolve_device(self.device)
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
-
-    def space(self) -> FBNetV3Space:
-        try:
-            return FBNetV3Space(preset=self.preset, fix=self.fix_arch)
-        except ValueError as exc:
-            raise ConfigError(f"--fix-arch: {exc}") from None
-
-    @property
-    def limits(self) -> Limits:
-        return Limits(mflops=self.max_mflops, params=self.max_params)
+    return trial.user_attrs.get(keys.STAGE, keys.COARSE) == keys.COARSE
 
 
 def check_reachable(
-    space: FBNetV3Space, limits: Limits, data: Dataset, constraint: Constraint, seed: int
+    space: Space, limits: Limits, task: dict[str, int], constraint: Constraint, seed: int
 ) -> None:
     """Refuse a limit below the cheapest candidate, naming the smallest reachable cost, or one
     so tight that random draws find no feasible candidate: checked before any trial exists, so
     a refused run leaves the storage as it was."""
-    smallest = cost(
-        space.decode(space.smallest_params()).arch,
-        num_classes=data.num_classes,
-        in_channels=data.in_channels,
-    )
+    smallest = space.cost(space.decode(space.smallest_params()).arch, **task)
     values = limits.values(smallest)
     for (key, limit), value in zip(limits.active().items(), values, strict=True):
         if value > 0:
             reachable = smallest.mflops if key == "mflops" else getattr(smallest, key)
             raise InfeasibleConstraintError(
-                f"--max-{key} {limit:g} is impossible: the smallest candidate of the "
-                f"{space.preset.name!r} space needs {reachable:g} {key}"
+                f"--max-{key} {limit:g} is impossible: the smallest candidate of space "
+                f"{space.key!r} needs {reachable:g} {key}"
             )
     try:
         sample_feasible(space.encoder, constraint, np.random.default_rng(seed))
@@ -159,29 +77,38 @@ def check_reachable(
         ) from None
 
 
+def stamp(space: Space, data: Dataset, seed: int) -> dict[str, Any]:
+    """Settings every study of a run carries: a rerun with others is refused, not mixed."""
+    return {
+        keys.SPACE: space.key,
+        keys.SPACE_RECORD: space_record(space),
+        keys.SPACE_FINGERPRINT: space.fingerprint(),
+        keys.DATASET: data.name,
+        keys.TASK: {"num_classes": data.num_classes, "in_channels": data.in_channels},
+        keys.SEED: seed,
+    }
+
+
 def run(config: RunConfig, *, data: Dataset | None = None, progress: bool = True) -> optuna.Study:
-    """Run (or resume) the search described by ``config``; return the Optuna study."""
-    space = config.space()
+    """Run (or resume) the search described by ``config``; return the coarse-stage study (the
+    fine and final studies are linked from it: ``jointnas.layout.linked_study``)."""
+    space = config.build_space()
     # fail fast, before the slower data loading; beats let a killed run's trial be retried
     storage = open_storage(config.storage, heartbeat=config.heartbeat)
     data = load_dataset(config.dataset, seed=config.seed) if data is None else data
     limits = config.limits
-    objective = Objective(
-        space=space,
+    evaluator = TrainFromScratch(
         data=data,
-        limits=limits,
         epochs=config.epochs,
-        seed=config.seed,
         device=config.device,
         batch_size=config.batch_size,
         train_kwargs={"schedule_epochs": config.schedule_epochs or config.epochs},
     )
-
-    def constraint(params: dict) -> list[float]:
-        return limits.values(objective.measure(space.decode(params).arch))
-
-    check_reachable(space, limits, data, constraint, config.seed)
-    study = coarse_stage(config, space, data, storage, objective, constraint, progress)
+    objective = Objective(space=space, evaluator=evaluator, limits=limits, seed=config.seed)
+    task = {"num_classes": data.num_classes, "in_channels": data.in_channels}
+    check_reachable(space, limits, task, objective.constraint, config.seed)
+    common = stamp(space, data, config.seed)
+    study = coarse_stage(config, space, storage, objective, common, progress)
     if config.stop_after == "coarse":
         return study
     out = Path(config.out)
@@ -193,8 +120,10 @@ def run(config: RunConfig, *, data: Dataset | None = None, progress: bool = True
         return study
     if config.stop_after == "predictor":
         return study
+    fine = open_stage_study(storage, config.study_name, keys.FINE, common)
     top = fine_stage(
         study,
+        fine,
         predictor,
         limits,
         generations=config.fine_generations,
@@ -208,15 +137,26 @@ def run(config: RunConfig, *, data: Dataset | None = None, progress: bool = True
         return study
     final = dataclasses.replace(
         objective,
-        stage="final",
+        stage=keys.FINAL,
+        evaluator=dataclasses.replace(
+            evaluator,
+            epochs=config.final_epochs,
+            train_kwargs={"schedule_epochs": config.final_epochs},
+        ),
         dedupe=False,  # one process; a killed final's RUNNING trial must not block its retrain
-        epochs=config.final_epochs,
-        train_kwargs={"schedule_epochs": config.final_epochs},
         weights_dir=str(out / "weights"),
         checkpoint_dir=str(out / "checkpoints"),  # a killed final training resumes mid-way
     )
+    final_study = open_stage_study(
+        storage,
+        config.study_name,
+        keys.FINAL,
+        {**common, keys.FINAL_EPOCHS: config.final_epochs},
+        sampler=optuna.samplers.RandomSampler(seed=config.seed),
+        pruner=optuna.pruners.NopPruner(),  # never judge a full training by early-stopped ones
+    )
     finals = final_stage(
-        study, storage, top, predictor, final, top=config.final_top, progress=progress
+        final_study, top, predictor, final, top=config.final_top, progress=progress
     )
     write_artifacts(out, space, finals)
     return study
@@ -224,51 +164,41 @@ def run(config: RunConfig, *, data: Dataset | None = None, progress: bool = True
 
 def coarse_stage(
     config: RunConfig,
-    space: FBNetV3Space,
-    data: Dataset,
+    space: Space,
     storage: optuna.storages.BaseStorage,
     objective: Objective,
-    constraint: Constraint,
+    common: dict[str, Any],
     progress: bool,
 ) -> optuna.Study:
-    """Train ``config.trials`` feasible candidates (resuming: only the missing ones): the first
+    """Score ``config.trials`` feasible candidates (resuming: only the missing ones): the first
     half quasi-random, the rest ranked by an XGBoost predictor refitted as trials complete."""
     sampler: optuna.samplers.BaseSampler
     if config.coarse_sampler == "random":  # uniform feasible candidates (e.g. a recorded table)
         sampler = FeasibleSampler(
-            search_space=space.distributions, constraint=constraint, seed=config.seed
+            search_space=space.distributions, constraint=objective.constraint, seed=config.seed
         )
     else:
         sampler = CoarseSampler(
             search_space=space.distributions,
-            constraint=constraint,
+            constraint=objective.constraint,
             predictor=XGBoostPredictor(space=space, seed=config.seed),
             n_startup_trials=max(4, config.trials // 2),
             seed=config.seed,
         )
-    study = optuna.create_study(
-        storage=storage,
-        study_name=config.study_name,
-        direction="maximize",
+    study = open_stage_study(
+        storage,
+        config.study_name,
+        keys.COARSE,
+        {
+            **common,
+            keys.EPOCHS: config.epochs,
+            keys.SCHEDULE_EPOCHS: config.schedule_epochs or config.epochs,
+        },
         sampler=sampler,
         pruner=optuna.pruners.NopPruner(),
-        load_if_exists=True,
     )
-    check_study_attrs(
-        study,
-        {
-            "jointnas:space": space.name,
-            "jointnas:space_fingerprint": space.fingerprint(),
-            "jointnas:space_fixed": space.pinned,
-            "jointnas:dataset": data.name,
-            "jointnas:task": {"num_classes": data.num_classes, "in_channels": data.in_channels},
-            "jointnas:seed": config.seed,
-            "jointnas:epochs": config.epochs,
-            "jointnas:schedule_epochs": config.schedule_epochs or config.epochs,
-        },
-    )
-    study.set_user_attr("jointnas:limits", config.limits.active())
-    study.set_user_attr(RUN_ATTR, shared_settings(config))  # what `jointnas worker` joins with
+    study.set_user_attr(keys.LIMITS, config.limits.active())
+    study.set_user_attr(keys.RUN, shared_settings(config))  # what `jointnas worker` joins with
     if config.workers > 1 and coarse_done(study) < config.trials:
         launch(config, workers=config.workers, done=lambda: coarse_done(study), progress=progress)
     remaining = config.trials - coarse_done(study)  # workers that died leave work to us

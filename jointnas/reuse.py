@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from jointnas.cost import cost_batch
 from jointnas.errors import InfeasibleConstraintError
 from jointnas.objective import Limits
 from jointnas.predictors.base import Predictor
@@ -22,7 +21,7 @@ from jointnas.search import BestPerArch, cost_feasibility, fine_search
 
 def _table(predictor: Predictor, X: np.ndarray, predicted: np.ndarray) -> pd.DataFrame:
     task = predictor.task
-    c = cost_batch(predictor.space, X, num_classes=task.num_classes, in_channels=task.in_channels)
+    c = predictor.space.cost_batch(X, num_classes=task.num_classes, in_channels=task.in_channels)
     rows = []
     for i, params in enumerate(predictor.space.decode_matrix(X)):
         rows.append(
@@ -38,17 +37,10 @@ def _table(predictor: Predictor, X: np.ndarray, predicted: np.ndarray) -> pd.Dat
 
 
 def _smallest(predictor: Predictor) -> str:
-    smallest = getattr(predictor.space, "smallest_params", None)
-    if smallest is None:
-        return ""
-    task = predictor.task
-    c = cost_batch(
-        predictor.space,
-        predictor.space.encode([smallest()]),
-        num_classes=task.num_classes,
-        in_channels=task.in_channels,
-    )
-    mflops, params = float(c.flops[0]) / 1e6, int(c.params[0])
+    space, task = predictor.space, predictor.task
+    arch = space.decode(space.smallest_params()).arch
+    c = space.cost(arch, num_classes=task.num_classes, in_channels=task.in_channels)
+    mflops, params = c.flops / 1e6, int(c.params)
     return f" (the smallest candidate needs {mflops:g} mflops, {params} params)"
 
 

@@ -17,8 +17,7 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState, create_trial
 
-from jointnas import files
-from jointnas.cost import cost_batch
+from jointnas import files, keys
 from jointnas.data import Dataset
 from jointnas.objective import Limits, Objective, params_key
 from jointnas.predictors import KINDS, Predictor, PredictorError, Task, load_predictor
@@ -28,8 +27,8 @@ from jointnas.search import BestPerArch, cost_feasibility, fine_search
 from jointnas.spaces.base import Space
 from jointnas.train import TrainingDiverged
 
-PREDICTOR_ATTR = "jointnas:predictor"
-FINE_ATTR = "jointnas:fine"
+PREDICTOR_ATTR = keys.PREDICTOR
+FINE_ATTR = keys.FINE_RESULT
 
 
 def predictor_stage(
@@ -59,12 +58,12 @@ def _written_fine(study: optuna.Study) -> set[str]:
     return {
         params_key(t.params)
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if t.user_attrs.get("stage") == "fine"
     }
 
 
 def fine_stage(
     study: optuna.Study,
+    fine: optuna.Study,
     predictor: Predictor,
     limits: Limits,
     *,
@@ -75,10 +74,11 @@ def fine_stage(
     seed: int,
     progress: bool = True,
 ) -> list[dict[str, Any]]:
-    """Adaptive genetic search scored by the predictor, from the best coarse candidates; the
-    top ``record`` of each generation are written as predicted trials. Returns the best
-    predicted candidate of each architecture seen, best first."""
-    stored = study.user_attrs.get(FINE_ATTR)
+    """Adaptive genetic search scored by the predictor, from the best coarse candidates of
+    ``study``; the top ``record`` of each generation are written to the ``fine`` study as
+    predicted trials. Returns the best predicted candidate of each architecture seen, best
+    first."""
+    stored = fine.user_attrs.get(FINE_ATTR)
     if stored is not None:
         return stored["top"]
     space, task = predictor.space, predictor.task
@@ -87,14 +87,14 @@ def fine_stage(
     feasible = cost_feasibility(
         space, limits, num_classes=task.num_classes, in_channels=task.in_channels
     )
-    written = _written_fine(study)  # a resumed run regenerates the same rows: skip them
+    written = _written_fine(fine)  # a resumed run regenerates the same rows: skip them
     dists = dict(space.distributions)
     bar = _bar(generations, "fine search", progress)
     archs = BestPerArch(space)  # final training wants different networks, not recipe variants
 
     def on_generation(g: int, X: np.ndarray, scores: np.ndarray, stats: dict) -> None:
         top_X, top_s = X[:record], scores[:record]
-        c = cost_batch(space, top_X, num_classes=task.num_classes, in_channels=task.in_channels)
+        c = space.cost_batch(top_X, num_classes=task.num_classes, in_channels=task.in_channels)
         trials = []
         for i, p in enumerate(space.decode_matrix(top_X)):
             if params_key(p) in written:
@@ -108,12 +108,17 @@ def fine_stage(
                     params=p,
                     distributions=dists,
                     value=float(top_s[i]),
-                    user_attrs={"stage": "fine", "predicted": True, "generation": g, **cost_i},
+                    user_attrs={
+                        keys.STAGE: keys.FINE,
+                        keys.PREDICTED: True,
+                        keys.GENERATION: g,
+                        **cost_i,
+                    },
                     system_attrs={"constraints": values}
                     | {f"constraints:{k}": v for k, v in zip(limits.active(), values, strict=True)},
                 )
             )
-        study.add_trials(trials)
+        fine.add_trials(trials)
         archs(g, X, scores, stats)
         if bar is not None:
             bar.set_postfix(best=f"{stats['best']:.4f}", sigma=f"{stats['sigma']:.3f}")
@@ -135,7 +140,7 @@ def fine_stage(
     archs(generations, result.X, result.predicted, {})
     top_X, top_pred = archs.top(population)
     top = space.decode_matrix(top_X)
-    study.set_user_attr(
+    fine.set_user_attr(
         FINE_ATTR,
         {
             "top": top,
@@ -149,8 +154,7 @@ def fine_stage(
 
 
 def final_stage(
-    study: optuna.Study,
-    storage: optuna.storages.BaseStorage,
+    runner: optuna.Study,
     candidates: Sequence[Mapping[str, Any]],
     predictor: Predictor | None,
     objective: Objective,
@@ -158,8 +162,9 @@ def final_stage(
     top: int,
     progress: bool = True,
 ) -> list[optuna.trial.FrozenTrial]:
-    """Train the ``top`` best distinct candidates for the full budget as ``final`` trials,
-    recording the predicted accuracy beside the true one. Completed ones are not retrained."""
+    """Train the ``top`` best distinct candidates for the full budget as trials of the final
+    study ``runner``, recording the predicted accuracy beside the true one. Completed ones are
+    not retrained."""
     chosen, seen = [], set()
     for p in candidates:
         if params_key(p) not in seen:
@@ -168,12 +173,6 @@ def final_stage(
         if len(chosen) == top:
             break
     predicted = predictor.predict(chosen) if predictor is not None and chosen else None
-    runner = optuna.load_study(
-        study_name=study.study_name,
-        storage=storage,
-        sampler=optuna.samplers.RandomSampler(seed=objective.seed),
-        pruner=optuna.pruners.NopPruner(),  # never judge a full training by early-stopped ones
-    )
     # A final training killed in an earlier run is failed and re-enqueued (heartbeat retry) now,
     # before the loop below looks for WAITING trials, so the candidate is not enqueued twice.
     with warnings.catch_warnings():
@@ -185,13 +184,13 @@ def final_stage(
         return {
             params_key(t.params): t
             for t in runner.get_trials(deepcopy=False)
-            if t.user_attrs.get("stage") == "final" and counts_toward_budget(t)
+            if counts_toward_budget(t)
         }
 
     bar = _bar(len(chosen), "final training", progress)
     for i, p in enumerate(chosen):
         if params_key(p) not in finals():
-            attrs = {"predicted_acc": float(predicted[i])} if predicted is not None else {}
+            attrs = {keys.PREDICTED_ACC: float(predicted[i])} if predicted is not None else {}
             waiting = runner.get_trials(deepcopy=False, states=(TrialState.WAITING,))
             if not any(params_key(t.params) == params_key(p) for t in waiting):
                 runner.enqueue_trial(p, user_attrs=attrs)
@@ -249,5 +248,5 @@ def counts_toward_budget(trial: optuna.trial.FrozenTrial) -> bool:
     """Completed, pruned and deliberately failed trials (diverged, infeasible: they carry a
     ``fail_reason``) use up the budget; a trial cut off by Ctrl-C or a crash is retried."""
     if trial.state == TrialState.FAIL:
-        return "fail_reason" in trial.user_attrs
+        return keys.FAIL_REASON in trial.user_attrs
     return trial.state in (TrialState.COMPLETE, TrialState.PRUNED)

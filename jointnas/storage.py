@@ -81,6 +81,17 @@ def _open_journal(path: str, heartbeat: int | None) -> optuna.storages.BaseStora
         raise ConfigError(f"cannot open journal storage {path!r}: {_first_line(exc)}") from exc
 
 
+def check_multiprocess_storage(url: str, workers: int) -> None:
+    """Refuse SQLite for several processes: it locks the whole database file on every write,
+    so workers queue behind each other's writes and hit "database is locked" under load."""
+    if workers > 1 and url.startswith("sqlite"):
+        raise ConfigError(
+            f"--workers {workers} needs a storage several processes can write: a PostgreSQL URL "
+            "(postgresql+psycopg://user@host/db) or a journal file (*.log); SQLite locks the "
+            "whole database on every write"
+        )
+
+
 def load_study(storage: str | optuna.storages.BaseStorage, study_name: str) -> optuna.Study:
     """Load an existing study, or a ConfigError listing the studies that do exist."""
     st = open_storage(storage) if isinstance(storage, str) else storage

@@ -23,16 +23,21 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from jointnas import keys
+from jointnas.config import RunConfig
 from jointnas.errors import ConfigError
+from jointnas.layout import check_layout
 from jointnas.storage import load_study
 
-RUN_ATTR = "jointnas:run"
+RUN_ATTR = keys.RUN
 #: RunConfig fields a worker takes from the study; it brings only storage, study and device
 SHARED = (
-    "preset",
+    "space",
+    "space_options",
     "dataset",
     "max_mflops",
     "max_params",
+    "max_acts",
     "trials",
     "epochs",
     "schedule_epochs",
@@ -48,25 +53,21 @@ def shared_settings(config: Any) -> dict[str, Any]:
     return {k: getattr(config, k) for k in SHARED}
 
 
-def check_multiprocess_storage(url: str, workers: int) -> None:
-    if workers > 1 and url.startswith("sqlite"):
-        raise ConfigError(
-            f"--workers {workers} needs a storage several processes can write: a PostgreSQL URL "
-            "(postgresql+psycopg://user@host/db) or a journal file (*.log); SQLite locks the "
-            "whole database on every write"
-        )
-
-
-def worker_config(storage: str, study_name: str, *, device: str = "auto") -> Any:
+def worker_config(storage: str, study_name: str, *, device: str = "auto") -> RunConfig:
     """The coarse-stage RunConfig of an existing study, read from the study itself."""
-    from jointnas.pipeline import RunConfig
-
     study = load_study(storage, study_name)
+    check_layout(study)
     shared = study.user_attrs.get(RUN_ATTR)
     if shared is None:
         raise ConfigError(
             f"study {study_name!r} was not made by `jointnas run` (no {RUN_ATTR!r} attr): "
             "start the run first, then add workers"
+        )
+    unknown = sorted(set(shared) - set(SHARED))
+    if unknown:
+        raise ConfigError(
+            f"study {study_name!r} was made by another jointnas version (settings {unknown}); "
+            "start a new run with another --study name"
         )
     return RunConfig(
         **shared, storage=storage, study_name=study_name, device=device, stop_after="coarse"
@@ -74,7 +75,7 @@ def worker_config(storage: str, study_name: str, *, device: str = "auto") -> Any
 
 
 def launch(
-    config: Any, *, workers: int, done: Callable[[], int], progress: bool = True
+    config: RunConfig, *, workers: int, done: Callable[[], int], progress: bool = True
 ) -> list[int]:
     """Run ``workers`` local ``jointnas worker`` processes on ``config``'s study until they
     exit; each gets an equal share of the CPU threads. Returns their exit codes.

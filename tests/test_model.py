@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from jointnas.blocks import DropPath, InvertedResidual
-from jointnas.model import FBNetV3Net, build_model
+from jointnas.model import build_model
 from jointnas.spaces.fbnetv3 import Arch, FBNetV3Space
+from jointnas.spaces.fbnetv3_net import FBNetV3Net
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -8,6 +8,7 @@ import re
 import optuna
 from safetensors.torch import load_file
 
+from jointnas.layout import linked_study
 from jointnas.model import build_model
 from jointnas.pipeline import RunConfig, run
 from jointnas.predictors import load_predictor
@@ -39,27 +40,40 @@ def test_full_run_resumes_stage_by_stage_and_writes_artifacts(tmp_path, digits):
     )
     study = run(RunConfig(**base, stop_after="predictor"), data=data, progress=False)
     assert _stages(study) == {"coarse": 6}
-    assert "jointnas:predictor" in study.user_attrs and "jointnas:fine" not in study.user_attrs
+    assert "jointnas:predictor" in study.user_attrs
+    assert linked_study(study, "fine") is None and linked_study(study, "final") is None
 
     study = run(RunConfig(**base, stop_after="fine"), data=data, progress=False)
-    stages = _stages(study)
-    assert stages["coarse"] == 6 and 3 <= stages["fine"] <= 9 and "final" not in stages
-    fine = [t for t in study.trials if t.user_attrs.get("stage") == "fine"]
+    assert _stages(study) == {"coarse": 6}  # one stage, one study
+    fine_study = optuna.load_study(study_name="jointnas.fine", storage=base["storage"])
+    assert linked_study(study, "fine").study_name == "jointnas.fine"
+    assert fine_study.user_attrs["jointnas:run_name"] == "jointnas"
+    assert "jointnas:fine" in fine_study.user_attrs
+    stages = _stages(fine_study)
+    assert 3 <= stages["fine"] <= 9 and set(stages) == {"fine"}
+    fine = fine_study.trials
     for t in fine:  # predicted, feasible, recorded for the dashboard
         assert t.user_attrs["predicted"] is True and t.user_attrs["mflops"] <= 0.6
         assert t.system_attrs["constraints"][0] <= 0
     assert len({json.dumps(t.params, sort_keys=True) for t in fine}) == len(fine)
 
     study = run(RunConfig(**base), data=data, progress=False)
-    finals = [t for t in study.trials if t.user_attrs.get("stage") == "final"]
+    final_study = linked_study(study, "final")
+    assert final_study.study_name == "jointnas.final" and _stages(final_study) == {"final": 2}
+    finals = final_study.trials
     assert len(finals) == 2 and all(t.state.name == "COMPLETE" for t in finals)
     for t in finals:
         assert len(t.user_attrs["val_acc_curve"]) == 2 and "predicted_acc" in t.user_attrs
-    top = study.user_attrs["jointnas:fine"]["top"]
+    top = fine_study.user_attrs["jointnas:fine"]["top"]
     assert [t.params for t in finals] == top[:2]
+    # the run's own study answers with a real (coarse) training, never a prediction
+    best = optuna.load_study(study_name="jointnas", storage=base["storage"]).best_trial
+    assert best.user_attrs["stage"] == "coarse" and "predicted" not in best.user_attrs
 
     again = run(RunConfig(**base), data=data, progress=False)  # all done: nothing new
     assert len(again.trials) == len(study.trials)
+    assert len(linked_study(again, "fine").trials) == len(fine)
+    assert len(linked_study(again, "final").trials) == 2
 
     out = tmp_path / "out"
     best = json.loads((out / "best.json").read_text())
@@ -73,7 +87,7 @@ def test_full_run_resumes_stage_by_stage_and_writes_artifacts(tmp_path, digits):
 
     from jointnas.export import export_trial
 
-    saved = export_trial(base["storage"], "jointnas", finals[0].number, tmp_path / "e1")
+    saved = export_trial(base["storage"], "jointnas.final", finals[0].number, tmp_path / "e1")
     assert saved["weights"] == "saved by the run" and saved["stage"] == "final"
     coarse = export_trial(base["storage"], "jointnas", 0, tmp_path / "e2", epochs=1, data=data)
     assert coarse["weights"].startswith("trained here") and 0 <= coarse["val_acc"] <= 1
@@ -95,7 +109,8 @@ def test_autotrain_searches_only_the_recipe_of_a_fixed_arch(tmp_path, digits):
         stop_after="coarse",
     )
     study = run(config, data=data, progress=False)
-    assert study.user_attrs["jointnas:space"] == "fbnetv3-small-fixed"
+    assert study.user_attrs["jointnas:space"] == "fbnetv3-small"
+    assert study.user_attrs["jointnas:space_record"]["options"] == {"fix": arch}
     for t in study.trials:
         assert set(t.params) == set(full.recipe_names)
         assert t.user_attrs["mflops"] == study.trials[0].user_attrs["mflops"]
@@ -113,7 +128,7 @@ def test_read_arch_takes_a_best_json_and_refuses_bad_files(tmp_path):
     space = FBNetV3Space()
     params = space.smallest_params()
     (tmp_path / "best.json").write_text(json.dumps({"params": params, "val_acc": 0.9}))
-    assert read_arch(tmp_path / "best.json") == space.arch_params(params)
+    assert read_arch(tmp_path / "best.json", space) == space.arch_params(params)
     cases = {
         "missing.json": (None, "no file"),
         "bad.json": ('{"x": 1', "not a JSON file"),
@@ -126,4 +141,4 @@ def test_read_arch_takes_a_best_json_and_refuses_bad_files(tmp_path):
         if text is not None:
             (tmp_path / name).write_text(text)
         with pytest.raises(ConfigError, match=re.escape(message)):
-            read_arch(tmp_path / name)
+            read_arch(tmp_path / name, space)

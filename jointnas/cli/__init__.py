@@ -10,11 +10,13 @@ from collections.abc import Sequence
 from jointnas.cli.commands import (
     cmd_calibrate,
     cmd_dashboard,
+    cmd_describe,
     cmd_export,
     cmd_pareto,
     cmd_predictor,
     cmd_run,
     cmd_search,
+    cmd_spaces,
     cmd_worker,
 )
 from jointnas.cli.parser import build_parser
@@ -29,6 +31,8 @@ COMMANDS = {
     "worker": cmd_worker,
     "calibrate": cmd_calibrate,
     "predictor": cmd_predictor,
+    "spaces": cmd_spaces,
+    "describe": cmd_describe,
     "dashboard": cmd_dashboard,
 }
 

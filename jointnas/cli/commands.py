@@ -10,8 +10,10 @@ from jointnas.errors import ConfigError
 
 
 def _run_config(args: argparse.Namespace, **overrides):
-    from jointnas.pipeline import RunConfig
+    from jointnas.config import RunConfig
 
+    if getattr(args, "preset", None) is not None:
+        raise ConfigError("--preset was replaced by --space NAME (`jointnas spaces` lists them)")
     stages = {
         k: getattr(args, k)
         for k in (
@@ -23,21 +25,23 @@ def _run_config(args: argparse.Namespace, **overrides):
             "stop_after",
             "workers",
             "heartbeat",
+            "devices",
         )
         if hasattr(args, k)
     }
     if getattr(args, "fix_arch", None):
         from jointnas.export import read_arch
 
-        stages["fix_arch"] = read_arch(args.fix_arch)
+        stages["fix_arch"] = read_arch(args.fix_arch, _space(args.space))
     fields = dict(
         **stages,
         storage=args.storage,
         study_name=args.study,
-        preset=args.preset,
+        space=args.space,
         dataset=args.dataset,
         max_mflops=args.max_mflops,
         max_params=args.max_params,
+        max_acts=args.max_acts,
         trials=args.trials,
         epochs=args.epochs,
         seed=args.seed,
@@ -50,6 +54,8 @@ def _run_config(args: argparse.Namespace, **overrides):
 def cmd_run(args: argparse.Namespace) -> int:
     import optuna
 
+    from jointnas import keys
+    from jointnas.layout import linked_study
     from jointnas.perf import tune_malloc
     from jointnas.pipeline import run
     from jointnas.report import best_trials_table, state_counts
@@ -74,13 +80,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # no traceback per failed trial
     study = run(config, progress=not args.no_progress)
     print(f"study {study.study_name!r} in {args.storage}: {state_counts(study)}")
-    for stage, title in (("coarse", "coarse search (early-stopped)"), ("final", "final training")):
-        table = best_trials_table(study, top=args.top, stage=stage)
-        if not table.empty:
-            print(f"\n{title}:\n{table.to_string(index=False)}")
-    fine = study.user_attrs.get("jointnas:fine")
-    if fine:
-        print(f"\nfine search: {fine['scored']} candidates scored in {fine['seconds']:.1f} s")
+    final = linked_study(study, keys.FINAL)
+    for stage_study, title in ((study, "coarse search (early-stopped)"), (final, "final training")):
+        table = best_trials_table(stage_study, top=args.top) if stage_study else None
+        if table is not None and not table.empty:
+            print(f"\n{title} (study {stage_study.study_name!r}):\n{table.to_string(index=False)}")
+    fine = linked_study(study, keys.FINE)
+    result = fine.user_attrs.get(keys.FINE_RESULT) if fine else None
+    if result:
+        print(
+            f"\nfine search: {result['scored']} candidates scored in {result['seconds']:.1f} s "
+            f"(study {fine.study_name!r})"
+        )
     if (Path(config.out) / "best.json").is_file():
         print(f"best arch/recipe, weights, predictor: {config.out}/")
     print(f"see it in the browser: jointnas dashboard --storage {args.storage}")
@@ -100,6 +111,54 @@ def cmd_worker(args: argparse.Namespace) -> int:
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # no traceback per failed trial
     study = run(config, progress=not args.no_progress)
     print(f"worker {os.getpid()}: study {args.study!r} has {coarse_done(study)}/{config.trials}")
+    return 0
+
+
+def _space(name: str):
+    from jointnas.spaces import get_space
+
+    try:
+        return get_space(name)
+    except ValueError as exc:
+        raise ConfigError(f"--space: {exc}") from None
+
+
+def cmd_spaces(args: argparse.Namespace) -> int:
+    import json
+
+    from jointnas.spaces import registered
+    from jointnas.spaces.summary import space_summary
+
+    rows = [space_summary(name) for name in registered()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'space':<22} {'params':>6} {'MFLOPs (smallest .. largest)':>30}  task  summary")
+    for r in rows:
+        lo, hi = r["mflops_smallest"], r["mflops_largest"]
+        task = f"{r['task']['num_classes']}/{r['task']['in_channels']}"
+        print(
+            f"{r['name']:<22} {r['parameters']:>6} {lo:>14.3f} .. {hi:<12.3f}  {task:<5} "
+            f"{r['summary']}"
+        )
+    print("(task: classes/input channels the MFLOPs are counted for)")
+    return 0
+
+
+def cmd_describe(args: argparse.Namespace) -> int:
+    from jointnas.describe import describe_params, format_table, pick_params, to_json
+
+    space = _space(args.space)
+    task = space.default_task
+    params = pick_params(space, preset=args.preset, arch_file=args.arch)
+    info = describe_params(
+        space,
+        params,
+        num_classes=args.num_classes or task["num_classes"],
+        in_channels=args.in_channels or task["in_channels"],
+        resolution=args.resolution,
+    )
+    print(to_json(info) if args.json else format_table(info))
     return 0
 
 

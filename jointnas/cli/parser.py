@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import NoReturn
 
+from jointnas.config import DEFAULT_SPACE
 from jointnas.data import BUILTIN_SOURCES
 
 DEFAULT_STORAGE = "sqlite:///jointnas.db"
@@ -45,6 +46,21 @@ def _add_storage(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_space(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--space",
+        default=DEFAULT_SPACE,
+        help="registered search space; `jointnas spaces` lists them (default: %(default)s)",
+    )
+
+
+def _devices(text: str) -> tuple[str, ...]:
+    devices = tuple(d.strip() for d in text.split(",") if d.strip())
+    if not devices:
+        raise argparse.ArgumentTypeError(f"expected a comma-separated device list, got {text!r}")
+    return devices
+
+
 def _epochs(text: str) -> int | str:
     return text if text == "calibrated" else _positive_int(text)
 
@@ -55,12 +71,8 @@ def _add_search_options(
     """Options shared by every command that trains candidates of a space under a limit."""
     _add_storage(p)
     p.add_argument("--study", default="jointnas", help="study name (default: %(default)s)")
-    p.add_argument(
-        "--preset",
-        default="small",
-        choices=["small", "imagenet"],
-        help="search space preset (default: %(default)s)",
-    )
+    _add_space(p)
+    p.add_argument("--preset", default=None, help=argparse.SUPPRESS)  # replaced by --space
     p.add_argument(
         "--dataset",
         default="mnist5k",
@@ -74,6 +86,7 @@ def _add_search_options(
         help="MFLOPs limit, multiply-adds (default: %(default)s)",
     )
     p.add_argument("--max-params", type=_positive_int, default=None, help="parameter-count limit")
+    p.add_argument("--max-acts", type=_positive_int, default=None, help="activation-count limit")
     p.add_argument(
         "--trials", type=_positive_int, default=trials, help=f"{trials_help} (default: %(default)s)"
     )
@@ -86,7 +99,7 @@ def _add_search_options(
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="jointnas",
-        description="Joint architecture + training-recipe search (FBNetV3 JointNAS) on Optuna.",
+        description="Joint architecture + training-recipe search (JointNAS) on Optuna.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -131,6 +144,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="local processes training coarse candidates in parallel; needs a PostgreSQL URL "
         "or a journal file *.log as --storage (default: %(default)s)",
+    )
+    run.add_argument(
+        "--devices",
+        type=_devices,
+        default=None,
+        metavar="DEV,DEV",
+        help="devices the local workers take in turn, e.g. cuda:0,cuda:1 (default: --device; "
+        "with auto/cuda, every visible GPU in turn)",
     )
     run.add_argument(
         "--heartbeat",
@@ -210,6 +231,20 @@ def build_parser() -> argparse.ArgumentParser:
     par.add_argument("--seed", type=int, default=0)
     par.add_argument("--out", default="pareto.png", help="PNG to draw (default: %(default)s)")
     par.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    spc = sub.add_parser("spaces", help="list the registered search spaces")
+    spc.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    desc = sub.add_parser("describe", help="one network of a space: parts, MFLOPs, params, acts")
+    _add_space(desc)
+    desc.add_argument(
+        "--preset", default=None, help="a named network of the space (default: smallest)"
+    )
+    desc.add_argument("--arch", default=None, metavar="FILE.json", help="architecture params")
+    desc.add_argument("--num-classes", type=_positive_int, default=None)
+    desc.add_argument("--in-channels", type=_positive_int, default=None)
+    desc.add_argument("--resolution", type=_positive_int, default=None)
+    desc.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     dash = sub.add_parser("dashboard", help="open optuna-dashboard on the storage")
     _add_storage(dash)

@@ -1,6 +1,13 @@
 """Accuracy predictors: FBNetV3's neural predictor and XGBoost, one API, safe artifacts."""
 
-from jointnas.predictors.base import Predictor, PredictorError, Task, load_predictor, read_metadata
+from jointnas.predictors.base import (
+    KINDS,
+    Predictor,
+    PredictorError,
+    Task,
+    load_predictor,
+    read_metadata,
+)
 from jointnas.predictors.metrics import precision_at_k, ranking_metrics
 from jointnas.predictors.neural import NeuralPredictor
 from jointnas.predictors.table import (
@@ -12,11 +19,6 @@ from jointnas.predictors.table import (
     study_table,
 )
 from jointnas.predictors.xgb import XGBoostPredictor
-
-KINDS: dict[str, type[Predictor]] = {
-    NeuralPredictor.kind: NeuralPredictor,
-    XGBoostPredictor.kind: XGBoostPredictor,
-}
 
 __all__ = [
     "KINDS",

@@ -25,11 +25,15 @@ import numpy as np
 
 from jointnas.errors import JointNASError
 from jointnas.spaces.base import Space
-from jointnas.spaces.registry import space_from_name
+from jointnas.spaces.registry import space_from_legacy, space_from_record, space_record
 
 FORMAT = "jointnas-predictor"
 FORMAT_VERSION = 1
 METADATA = "metadata.json"
+
+
+#: kind -> predictor class, filled by ``Predictor.__init_subclass__``
+KINDS: dict[str, type[Predictor]] = {}
 
 
 class PredictorError(JointNASError):
@@ -67,6 +71,13 @@ class Predictor(ABC):
 
     kind: ClassVar[str]
     min_points: ClassVar[int] = 4
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Each concrete predictor registers its ``kind``, which ``load_predictor`` reads
+        back from the metadata (so this module imports no subclass)."""
+        super().__init_subclass__(**kwargs)
+        if "kind" in cls.__dict__:
+            KINDS[cls.kind] = cls
 
     def __init__(self, *, space: Space, seed: int = 0, task: Task | None = None) -> None:
         if not isinstance(space, Space):
@@ -154,11 +165,8 @@ class Predictor(ABC):
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "kind": self.kind,
-            "space": {
-                "name": self.space.name,
-                "fingerprint": self.space.fingerprint(),
-                "fixed": getattr(self.space, "pinned", {}),
-            },
+            "space": {"name": self.space.name, "fingerprint": self.space.fingerprint()},
+            "space_record": space_record(self.space),
             "feature_names": self.space.feature_names,
             "task": {"num_classes": self.task.num_classes, "in_channels": self.task.in_channels},
             "seed": self.seed,
@@ -234,8 +242,6 @@ def load_predictor(directory: str | os.PathLike, *, space: Space | None = None) 
     Refuses, with one line each: a missing or corrupt directory, an unknown kind, a predictor
     fitted on another space (or on an older definition of the same space), truncated weights.
     """
-    from jointnas.predictors import KINDS
-
     path = Path(directory)
     meta = read_metadata(path)
     try:
@@ -244,7 +250,10 @@ def load_predictor(directory: str | os.PathLike, *, space: Space | None = None) 
         if space is None:
             if stored["name"] == "distributions":
                 raise ValueError("a predictor of a plain Optuna space needs space= to load")
-            space = space_from_name(stored["name"], stored.get("fixed"))
+            if "space_record" in meta:
+                space = space_from_record(meta["space_record"])
+            else:  # written before spaces were recorded with their options
+                space = space_from_legacy(stored["name"], stored.get("fixed"))
         hyper = dict(meta["hyperparameters"])
         task = Task(**meta["task"])
     except (KeyError, TypeError, ValueError) as exc:

@@ -10,11 +10,12 @@ import numpy as np
 import optuna
 import pandas as pd
 
+from jointnas import keys
 from jointnas.errors import ConfigError
-from jointnas.predictors.base import Predictor, Task, load_predictor
+from jointnas.layout import study_space
+from jointnas.predictors.base import KINDS, Predictor, Task, load_predictor
 from jointnas.predictors.metrics import ranking_metrics
 from jointnas.spaces.base import Space
-from jointnas.spaces.registry import space_from_name
 from jointnas.storage import load_study
 
 
@@ -30,7 +31,8 @@ def study_table(
     stages = set(stages)
     params, y, numbers = [], [], []
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
-        if t.user_attrs.get("stage", "coarse") not in stages or t.user_attrs.get("predicted"):
+        stage = t.user_attrs.get(keys.STAGE, keys.COARSE)
+        if stage not in stages or t.user_attrs.get(keys.PREDICTED):
             continue
         try:
             params.append(space.validate(t.params))
@@ -58,24 +60,6 @@ def read_table(path: str | os.PathLike, space: Space) -> tuple[list[dict[str, An
     return params, frame
 
 
-def study_space(study: optuna.Study) -> Space:
-    """The space a jointnas study was made with, checked against its stored fingerprint."""
-    name = study.user_attrs.get("jointnas:space")
-    if name is None:
-        raise ConfigError(f"study {study.study_name!r} was not made by jointnas (no space attr)")
-    try:  # an AutoTrain study has its architecture pinned
-        space = space_from_name(name, study.user_attrs.get("jointnas:space_fixed"))
-    except ValueError as exc:
-        raise ConfigError(f"study {study.study_name!r}: {exc}") from None
-    stored = study.user_attrs.get("jointnas:space_fingerprint")
-    if stored is not None and stored != space.fingerprint():
-        raise ConfigError(
-            f"study {study.study_name!r} used an older definition of space {name!r} "
-            f"(fingerprint {stored}, now {space.fingerprint()})"
-        )
-    return space
-
-
 def fit_on_study(
     storage: str,
     study_name: str,
@@ -87,8 +71,6 @@ def fit_on_study(
 ) -> Predictor:
     """Fit a ``kind`` predictor on a study's completed coarse trials; with ``cv`` >= 2, also
     store ``cv``-fold out-of-fold ranking metrics in ``predictor.metrics['cv']``."""
-    from jointnas.predictors import KINDS
-
     if kind not in KINDS:
         raise ConfigError(f"unknown predictor kind {kind!r}; choose one of {sorted(KINDS)}")
     study = load_study(storage, study_name)
@@ -100,7 +82,7 @@ def fit_on_study(
             f"study {study_name!r} has {len(y)} completed trials; a predictor needs at least "
             f"{cls.min_points}"
         )
-    task = Task(**study.user_attrs.get("jointnas:task", {}))
+    task = Task(**study.user_attrs.get(keys.TASK, {}))
 
     def make() -> Predictor:
         return cls(space=space, seed=seed, task=task, **hyperparameters)

@@ -1,9 +1,18 @@
-"""Search spaces as data: Optuna distributions plus decode into frozen dataclasses."""
+"""Search spaces as data, by name: the contract (``base``), the registry, the built-in spaces.
+
+``register(name, factory)`` adds a space (a user's package calls it when imported);
+``get_space(name, **options)`` makes one; ``registered()`` lists them. Importing this package
+imports the built-in space modules, each of which registers itself.
+"""
 
 from jointnas.recipe import Recipe
+
+# built-in spaces register themselves on import (the network module registers cost + builder)
+from jointnas.spaces import fbnetv3, fbnetv3_net  # noqa: F401
 from jointnas.spaces.base import Candidate, DistributionSpace, Space
 from jointnas.spaces.encoding import Encoder
 from jointnas.spaces.fbnetv3 import PRESETS, Arch, FBNetV3Space, Preset, Stage, StageSpec
+from jointnas.spaces.registry import get_space, register, registered, space_from_record
 
 __all__ = [
     "PRESETS",
@@ -17,4 +26,8 @@ __all__ = [
     "Space",
     "Stage",
     "StageSpec",
+    "get_space",
+    "register",
+    "registered",
+    "space_from_record",
 ]

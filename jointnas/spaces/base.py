@@ -1,9 +1,25 @@
-"""The contract every jointnas search space keeps.
+"""The contract every jointnas search space keeps, in one place.
 
 A space is *data*: a fixed mapping name -> Optuna distribution, plus ``decode`` into frozen
 dataclasses. Sampling, suggesting, encoding and fingerprinting are derived from the
-distributions here, once, so a second space (RegNet/AnyNet, a supernet's paths) only writes its
-distributions and its ``decode``.
+distributions here, once. What a space module brings itself:
+
+* ``distributions``, ``decode`` and its inverse ``to_params`` (the data);
+* ``recipe_names``: the architecture/recipe split (``arch_params`` / ``recipe_params``); the
+  recipe decodes into the shared ``jointnas.recipe.Recipe`` (or None: the evaluator's default);
+* ``cost(arch, ...)``: the exact analytic cost (MFLOPs, params, activations) of the network;
+* ``cost_batch(X, ...)``: optionally, a vectorised twin over an encoded population (the base
+  class falls back to ``cost`` row by row, so a space without one still works everywhere);
+* ``build_model(arch, ...)``: the torch network;
+* ``smallest_params()`` / ``largest_params()``: the cheapest and dearest candidates (for the
+  impossible-limit message and ``jointnas spaces``); the base class takes each numeric at its
+  low (high) end and each categorical's first (last) choice, which a space overrides where cost
+  is not monotone that way;
+* optionally ``layers(arch, ...)``: the rows of ``jointnas describe`` (default: the network's
+  top-level modules, counted by fvcore).
+
+A space module registers a factory with ``jointnas.spaces.register`` when it is imported; the
+pipeline, stages, objective, CLI, workers and predictors only ever see this contract.
 """
 
 from __future__ import annotations
@@ -17,6 +33,7 @@ from typing import Any, Generic, TypeVar
 
 import numpy as np
 import optuna
+import torch
 from optuna.distributions import (
     BaseDistribution,
     CategoricalDistribution,
@@ -25,8 +42,10 @@ from optuna.distributions import (
     distribution_to_json,
 )
 
+from jointnas.blocks import Cost
 from jointnas.spaces.encoding import Encoder, Params
 
+COST_FIELDS = ("flops", "params", "acts")
 ArchT = TypeVar("ArchT")
 RecipeT = TypeVar("RecipeT")
 
@@ -40,12 +59,17 @@ class Candidate(Generic[ArchT, RecipeT]):
 
 
 class Space(ABC):
-    """Base class: subclasses provide ``distributions``, ``decode`` and ``to_params``."""
+    """Base class: subclasses provide ``distributions``, ``decode``, ``to_params``, ``cost`` and
+    ``build_model`` (see the module docstring for the rest of the contract)."""
 
     name: str = "space"
     #: parameters that describe training, not the network; predictors feed them to the accuracy
     #: head beside the architecture embedding. A pure-architecture space leaves this empty.
     recipe_names: tuple[str, ...] = ()
+    #: the task ``jointnas spaces`` / ``describe`` size networks for when none is given
+    default_task: Mapping[str, int] = {"num_classes": 10, "in_channels": 1}
+    #: True where ``cost_batch`` is a real vectorised twin, not the row-by-row fallback
+    vectorised_cost: bool = False
 
     @property
     @abstractmethod
@@ -59,6 +83,92 @@ class Space(ABC):
     @abstractmethod
     def to_params(self, candidate: Candidate) -> Params:
         """Inverse of ``decode``: frozen dataclasses -> params dict."""
+
+    # -- the network --------------------------------------------------------------------------
+    def cost(self, arch: Any, *, num_classes: int, in_channels: int) -> Cost:
+        """Exact analytic cost of ``build_model(arch, ...)``: flops (multiply-adds, fvcore's
+        convention), params, activations. Default: ``jointnas.cost.cost``, which dispatches on
+        the architecture's type."""
+        from jointnas.cost import cost
+
+        return cost(arch, num_classes=num_classes, in_channels=in_channels)
+
+    def cost_batch(self, X: np.ndarray, *, num_classes: int, in_channels: int) -> Cost:
+        """Cost of an encoded population (rows of ``encode``) as a Cost of int64 arrays. This
+        fallback decodes row by row; spaces with a vectorised twin override it and set
+        ``vectorised_cost``."""
+        costs = [
+            self.cost(self.decode(p).arch, num_classes=num_classes, in_channels=in_channels)
+            for p in self.decode_matrix(np.asarray(X, dtype=float))
+        ]
+        return Cost(
+            *(np.asarray([getattr(c, k) for c in costs], dtype=np.int64) for k in COST_FIELDS)
+        )
+
+    def build_model(
+        self, arch: Any, *, num_classes: int, in_channels: int, seed: int | None = None
+    ) -> torch.nn.Module:
+        """The torch network of ``arch``; with ``seed``, initialised reproducibly without
+        touching the caller's global torch RNG. Default: ``jointnas.model.build_model``."""
+        from jointnas.model import build_model
+
+        return build_model(arch, num_classes, in_channels, seed=seed)
+
+    def layers(self, arch: Any, *, num_classes: int, in_channels: int) -> list[dict[str, Any]]:
+        """Rows of ``jointnas describe``: one per top-level module of the network, with its
+        output shape and fvcore's count of its flops/params/activations. Spaces with stages
+        override this with their own analytic per-stage rows."""
+        from jointnas.describe import module_rows
+
+        model = self.build_model(arch, num_classes=num_classes, in_channels=in_channels, seed=0)
+        size = getattr(arch, "resolution", None) or 32
+        return module_rows(model, in_channels=in_channels, resolution=size)
+
+    # -- candidates -----------------------------------------------------------------------------
+    @property
+    def arch_names(self) -> list[str]:
+        """The searched parameters that describe the network (everything but the recipe)."""
+        return [n for n in self.distributions if n not in self.recipe_names]
+
+    def arch_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """The architecture part of a params dict (what a pinned-architecture run takes)."""
+        return {k: v for k, v in params.items() if k not in self.recipe_names}
+
+    def recipe_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in params.items() if k in self.recipe_names}
+
+    def smallest_params(self) -> Params:
+        """The cheapest candidate (see the module docstring for the default rule)."""
+        return self._corner(high=False)
+
+    def largest_params(self) -> Params:
+        """The most expensive candidate (see the module docstring for the default rule)."""
+        return self._corner(high=True)
+
+    def named_candidates(self) -> dict[str, Params]:
+        """Named networks of this space (``jointnas describe --preset NAME``); spaces with
+        published models add theirs."""
+        return {"smallest": self.smallest_params(), "largest": self.largest_params()}
+
+    def _corner(self, *, high: bool) -> Params:
+        out: Params = {}
+        for name, dist in self.distributions.items():
+            if isinstance(dist, CategoricalDistribution):
+                out[name] = dist.choices[-1 if high else 0]
+            else:
+                out[name] = dist.high if high else dist.low  # type: ignore[attr-defined]
+        return out
+
+    # -- identity -------------------------------------------------------------------------------
+    @property
+    def key(self) -> str:
+        """The registered name this instance was made from (``get_space``), else ``name``."""
+        return self.__dict__.get("_key", self.name)
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The JSON-able options ``get_space(key, **options)`` rebuilds this instance with."""
+        return dict(self.__dict__.get("_options", {}))
 
     @property
     def encoder(self) -> Encoder:

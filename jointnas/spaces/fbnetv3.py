@@ -23,9 +23,11 @@ from optuna.distributions import (
     IntDistribution,
 )
 
+from jointnas.blocks import Cost
 from jointnas.recipe import OPTIMIZERS, Recipe
 from jointnas.spaces.base import Candidate, Space
 from jointnas.spaces.encoding import Params, check_value
+from jointnas.spaces.registry import register
 
 ACTIVATIONS = ("relu", "hswish", "swish")
 
@@ -170,6 +172,8 @@ class FBNetV3Space(Space):
             preset = PRESETS[preset]
         self.preset = preset
         self.name = f"fbnetv3-{preset.name}"
+        if preset.name == "imagenet":
+            self.default_task = {"num_classes": 1000, "in_channels": 3}
         spec: dict[str, BaseDistribution | Any] = {
             "resolution": _int(*preset.resolution),
             "stem_width": _int(*preset.stem_width, 8),
@@ -212,16 +216,48 @@ class FBNetV3Space(Space):
     def distributions(self) -> Mapping[str, BaseDistribution]:
         return self._dists
 
+    vectorised_cost = True
+
+    def cost_batch(self, X: Any, *, num_classes: int, in_channels: int) -> Cost:
+        from jointnas.spaces.fbnetv3_net import batch_cost
+
+        return batch_cost(self, X, num_classes=num_classes, in_channels=in_channels)
+
+    def layers(self, arch: Any, *, num_classes: int, in_channels: int) -> list[dict[str, Any]]:
+        """Analytic rows: stem, one per stage (kernel, expansion, width x depth), head."""
+        from jointnas.spaces.fbnetv3_net import stage_costs
+
+        rows = []
+        parts = stage_costs(arch, num_classes=num_classes, in_channels=in_channels)
+        for k, (name, size, c) in enumerate(parts):
+            if name == "stem":
+                channels, note = arch.stem_width, f"3x3 s{arch.stem_stride}"
+            elif name == "head":
+                channels, note = num_classes, f"1x1 -> {arch.head_width}, pool, fc"
+            else:
+                st = arch.stages[k - 1]
+                channels = st.width
+                se = " se" if st.se else ""
+                note = f"k{st.kernel} e{st.expansion} x{st.depth} s{st.stride}{se} {st.act}"
+            out = [channels] if name == "head" else [channels, size, size]
+            rows.append(
+                {
+                    "name": name,
+                    "out": out,
+                    "mflops": c.flops / 1e6,
+                    "params": int(c.params),
+                    "acts": int(c.acts),
+                    "block": note,
+                }
+            )
+        return rows
+
     def structure(self) -> dict[str, Any]:
         fixed = asdict(self.preset)
         fixed.pop("notes")
         if self.pinned:
             fixed["pinned"] = self.pinned
         return fixed
-
-    def arch_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        """The architecture part of a params dict (what ``fix`` takes for AutoTrain)."""
-        return {k: v for k, v in params.items() if k not in RECIPE_KEYS}
 
     def decode(self, params: Mapping[str, Any]) -> Candidate[Arch, Recipe]:
         p = {**self.validate(params), **self.fixed}
@@ -278,3 +314,15 @@ class FBNetV3Space(Space):
             else:
                 out[name] = dist.high if high else dist.low  # type: ignore[attr-defined]
         return out
+
+
+def _factory(preset: str):
+    def make(*, fix: Mapping[str, Any] | None = None) -> FBNetV3Space:
+        return FBNetV3Space(preset=preset, fix=fix)
+
+    make.__doc__ = f"FBNetV3's joint space, preset {preset!r}: {PRESETS[preset].notes}"
+    return make
+
+
+for _preset in PRESETS:
+    register(f"fbnetv3-{_preset}", _factory(_preset), summary=PRESETS[_preset].notes)

@@ -1,30 +1,131 @@
-"""Spaces by name, so an artifact (a predictor, a study) can rebuild the space it was made for.
+"""Spaces by name: ``register(name, factory)`` and ``get_space(name, **options)``.
 
-A new space registers a factory here under its ``Space.name``; ``space_from_name`` is how
-``load_predictor`` and the CLI get a space back from a stored name.
+A space module calls ``register`` when it is imported (the built-ins are imported by
+``jointnas.spaces``; a user's package registers its own the same way). Studies and predictor
+artifacts record the registered name, the options and the module that registered it, so a
+worker on another machine, ``export``, ``search`` or ``predictor`` rebuild the space from the
+stored record alone: ``space_from_record`` imports that module first when the name is not yet
+registered in this process (importing a module by name runs only code installed on this
+machine, never code read from the storage).
 """
 
 from __future__ import annotations
 
+import importlib
+import inspect
+import json
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from jointnas.spaces.base import Space
-from jointnas.spaces.fbnetv3 import PRESETS, FBNetV3Space
-
-SPACES: dict[str, Callable[..., Space]] = {
-    f"fbnetv3-{preset}": (lambda preset=preset, fix=None: FBNetV3Space(preset=preset, fix=fix))
-    for preset in PRESETS
-}
-FIXED_SUFFIX = "-fixed"
 
 
-def space_from_name(name: str, fix: Mapping[str, Any] | None = None) -> Space:
-    """A fresh instance of the space registered as ``name`` (with ``fix`` pinned, for a name
-    ending in ``-fixed``), or ValueError naming the known spaces."""
-    base = name.removesuffix(FIXED_SUFFIX)
-    if base not in SPACES:
-        raise ValueError(f"unknown space {name!r}; known spaces: {sorted(SPACES)}")
+@dataclass(frozen=True)
+class Entry:
+    """One registered space: how to make it, where it comes from, one line about it."""
+
+    name: str
+    factory: Callable[..., Space]
+    module: str
+    summary: str
+
+
+_REGISTRY: dict[str, Entry] = {}
+
+
+def register(
+    name: str, factory: Callable[..., Space], *, summary: str = "", replace: bool = False
+) -> Callable[..., Space]:
+    """Register ``factory(**options) -> Space`` under ``name``; returns the factory, so it can
+    be used as a decorator-like call. Registering a taken name needs ``replace=True``."""
+    if not isinstance(name, str) or not name.strip() or any(c.isspace() for c in name):
+        raise ValueError(f"a space name is a non-empty word without spaces, got {name!r}")
+    if not callable(factory):
+        raise TypeError(f"factory for space {name!r} must be callable")
+    old = _REGISTRY.get(name)
+    module = getattr(factory, "__module__", None) or "__main__"
+    if (
+        old is not None
+        and not replace
+        and (old.module, old.factory.__qualname__)
+        != (
+            module,
+            getattr(factory, "__qualname__", ""),
+        )
+    ):
+        raise ValueError(f"space {name!r} is already registered by {old.module}")
+    doc = summary or (inspect.getdoc(factory) or "").split("\n")[0]
+    _REGISTRY[name] = Entry(name, factory, module, doc)
+    return factory
+
+
+def registered() -> dict[str, Entry]:
+    """Every registered space, by name."""
+    return dict(sorted(_REGISTRY.items()))
+
+
+def get_space(name: str, **options: Any) -> Space:
+    """A fresh instance of the space registered as ``name``, made with ``options`` (JSON-able,
+    since studies store them); ValueError naming the known spaces or the bad option."""
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown space {name!r}; registered spaces: {sorted(_REGISTRY)}")
+    try:
+        json.dumps(options)
+    except TypeError as exc:
+        raise ValueError(f"options of space {name!r} must be JSON-able: {exc}") from None
+    try:
+        space = _REGISTRY[name].factory(**options)
+    except TypeError as exc:
+        raise ValueError(f"space {name!r}: {exc}") from None
+    if not isinstance(space, Space):
+        raise TypeError(f"the factory of space {name!r} returned {type(space).__name__}")
+    space.__dict__["_key"] = name
+    space.__dict__["_options"] = {k: v for k, v in options.items() if v is not None}
+    return space
+
+
+def space_record(space: Space) -> dict[str, Any]:
+    """What a study or an artifact stores to rebuild ``space`` (see ``space_from_record``)."""
+    entry = _REGISTRY.get(space.key)
+    return {
+        "name": space.key,
+        "options": space.options,
+        "module": entry.module if entry is not None else type(space).__module__,
+        "fingerprint": space.fingerprint(),
+    }
+
+
+def space_from_record(record: Mapping[str, Any]) -> Space:
+    """Rebuild the space of a ``space_record``, importing its module if the name is not
+    registered yet; ValueError when it cannot be found or its definition changed since."""
+    name = record["name"]
+    module = record.get("module")
+    if name not in _REGISTRY and module and module != "__main__":
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise ValueError(
+                f"space {name!r} comes from module {module!r}, which cannot be imported "
+                f"here ({exc}); install it or import it before loading"
+            ) from None
+    space = get_space(name, **dict(record.get("options") or {}))
+    stored = record.get("fingerprint")
+    if stored is not None and stored != space.fingerprint():
+        raise ValueError(
+            f"space {name!r} has changed since it was recorded (fingerprint {stored}, now "
+            f"{space.fingerprint()})"
+        )
+    return space
+
+
+LEGACY_FIXED_SUFFIX = "-fixed"
+
+
+def space_from_legacy(name: str, fix: Mapping[str, Any] | None = None) -> Space:
+    """The space of an artifact written before spaces were recorded with their options: a
+    bare name, ``-fixed`` appended when parameters were pinned."""
+    base = name.removesuffix(LEGACY_FIXED_SUFFIX)
     if (base != name) != bool(fix):
         raise ValueError(f"space {name!r} needs its pinned parameters (and only it does)")
-    return SPACES[base](fix=fix) if fix else SPACES[base]()
+    return get_space(base, fix=dict(fix)) if fix else get_space(base)

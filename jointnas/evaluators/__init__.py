@@ -1,0 +1,6 @@
+"""Evaluators: how a trial's candidate gets its accuracy (see ``base``)."""
+
+from jointnas.evaluators.base import Evaluation, Evaluator
+from jointnas.evaluators.scratch import TrainFromScratch
+
+__all__ = ["Evaluation", "Evaluator", "TrainFromScratch"]

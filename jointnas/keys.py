@@ -1,0 +1,51 @@
+"""Every name jointnas writes into an Optuna storage, in one place.
+
+Studies, trials and the dashboard are read by people and by other processes (workers, export,
+report, a later rerun), so the attribute keys and stage names are an interface: they are named
+here once and imported everywhere else.
+"""
+
+from __future__ import annotations
+
+# -- stages: one study each, named after the run (the coarse study carries the run's name) ----
+COARSE = "coarse"  #: early-stopped trainings, in study NAME
+FINE = "fine"  #: predicted (not trained) candidates of the fine search, in NAME.fine
+FINAL = "final"  #: full-budget trainings of the best predicted candidates, in NAME.final
+CALIBRATION = "calibration"  #: full-budget trainings that calibrate the fidelity
+STAGE_STUDIES = (FINE, FINAL, CALIBRATION)
+
+#: version of the study layout; studies of version 1 held all stages in one study
+LAYOUT_VERSION = 2
+
+# -- study user attrs ---------------------------------------------------------------------------
+LAYOUT = "jointnas:layout"  #: LAYOUT_VERSION of the studies of a run
+RUN_NAME = "jointnas:run_name"  #: the run (coarse study) a stage study belongs to
+STAGE_OF_STUDY = "jointnas:stage"  #: which stage a study holds
+STAGE_LINKS = "jointnas:stages"  #: on the coarse study: stage -> study name
+SPACE = "jointnas:space"  #: the registered name of the space
+SPACE_RECORD = "jointnas:space_record"  #: name, options, module, fingerprint (rebuilds it)
+SPACE_FINGERPRINT = "jointnas:space_fingerprint"
+LEGACY_SPACE_FIXED = "jointnas:space_fixed"  #: layout 1: the pinned params of AutoTrain
+DATASET = "jointnas:dataset"
+TASK = "jointnas:task"  #: {"num_classes", "in_channels"}
+SEED = "jointnas:seed"
+EPOCHS = "jointnas:epochs"
+SCHEDULE_EPOCHS = "jointnas:schedule_epochs"
+FINAL_EPOCHS = "jointnas:final_epochs"  #: on the final study: its full training budget
+LIMITS = "jointnas:limits"
+RUN = "jointnas:run"  #: the settings a `jointnas worker` joins with
+PREDICTOR = "jointnas:predictor"  #: path, kind, trials of the fitted predictor
+FINE_RESULT = "jointnas:fine"  #: top candidates, history and speed of the fine search
+CALIBRATION_RESULT = "jointnas:calibration"
+
+# -- trial user attrs ---------------------------------------------------------------------------
+STAGE = "stage"
+WORKER = "worker"  #: host:pid of the process that ran the trial
+PREDICTED = "predicted"  #: True on fine-search trials: the value is a prediction
+PREDICTED_ACC = "predicted_acc"  #: on final trials: what the predictor expected
+GENERATION = "generation"
+FAIL_REASON = "fail_reason"  #: a deliberate failure (diverged, infeasible): uses budget
+SKIPPED = "skipped"  #: a duplicate candidate that was not trained
+WEIGHTS = "weights"
+CURVE = "val_acc_curve"
+COST_KEYS = ("mflops", "params", "acts")
