@@ -4,6 +4,8 @@ NAS candidates are trained many times over, so the whole dataset lives in memory
 float32 tensors; loading once and slicing is far cheaper than a DataLoader per trial.
 Every source ends up in the same shape: (N, C, H, W), split stratified and seeded, and
 normalised with statistics of the train split only, so nothing leaks from validation.
+Fashion-MNIST (``fashion-mnist[:N]``, read from Debian's idx files) lives in
+``jointnas.fashion_mnist``, which also holds its official test set out of every search.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import torch
 import torch.nn.functional as F
 from sklearn.model_selection import train_test_split
 
-BUILTIN_SOURCES = ("mnist5k", "digits")
+# "fashion-mnist:N" (a seeded, stratified N-image subset) is accepted too; see _builtin()
+BUILTIN_SOURCES = ("mnist5k", "digits", "fashion-mnist")
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 _GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
 
@@ -205,21 +208,41 @@ def _load_image_folder(root: Path, size: int) -> tuple[np.ndarray, np.ndarray, l
     return np.ascontiguousarray(x, dtype=np.float32) / 255.0, np.asarray(labels), list(files)
 
 
-def _read(source: str, image_size: int | None) -> tuple[str, np.ndarray, np.ndarray, list]:
-    """(name, x in [0, 1] as (N, C, H, W), raw labels, class names or [])."""
-    if source in BUILTIN_SOURCES:
-        return (source, *(_mnist5k_raw() if source == "mnist5k" else _load_digits()), [])
+def _builtin(source: str) -> str | None:
+    """The built-in source that `source` names ("fashion-mnist:N" names "fashion-mnist")."""
+    base = source.partition(":")[0] if source.startswith("fashion-mnist:") else source
+    return base if base in BUILTIN_SOURCES else None
+
+
+def _read(
+    source: str, image_size: int | None, seed: int
+) -> tuple[str, np.ndarray, np.ndarray, list]:
+    """(name, x as (N, C, H, W) floats in [0, 1] or uint8, raw labels, class names or [])."""
+    builtin = _builtin(source)
+    if builtin == "fashion-mnist":
+        from jointnas.fashion_mnist import read_train
+
+        return (*read_train(source, seed), [])
+    if builtin is not None:
+        return (builtin, *(_mnist5k_raw() if builtin == "mnist5k" else _load_digits()), [])
     path = Path(source).expanduser()
     if not path.exists():
         if any(sep in source for sep in "/\\") or path.suffix:
             raise DatasetError(f"dataset path does not exist: {source}")
-        names = ", ".join(BUILTIN_SOURCES)
+        names = ", ".join(BUILTIN_SOURCES) + "[:N]"
         raise DatasetError(f"unknown dataset source {source!r}: not one of {names} nor a path")
     if path.is_dir():
         return (path.name, *_load_image_folder(path, image_size or 32))
     if path.suffix.lower() == ".npz":
         return (path.stem, *_load_npz(path), [])
     raise DatasetError(f"unsupported dataset file {path}: expected an .npz or an image folder")
+
+
+def _float01(x: np.ndarray) -> torch.Tensor:
+    """Images as float32 in [0, 1]; uint8 sources (compact in their cache) are scaled here."""
+    if x.dtype == np.uint8:
+        return torch.from_numpy(x).float().div_(255)
+    return torch.from_numpy(x.astype(np.float32, copy=False))
 
 
 def load_dataset(
@@ -234,12 +257,33 @@ def load_dataset(
 
     Stratification keeps small validation sets representative of every class, which keeps
     predictor targets comparable between trials; the seed makes the split reproducible.
+    ``fashion-mnist`` splits the 60,000 training images; ``fashion-mnist:N`` first draws a
+    seeded, stratified N of them. Its official test file is never read here (see
+    ``jointnas.fashion_mnist``), so a search cannot tune on it.
     """
+    return _load(
+        source,
+        val_fraction=val_fraction,
+        seed=seed,
+        image_size=image_size,
+        max_images_per_class=max_images_per_class,
+    )[0]
+
+
+def _load(
+    source: str,
+    *,
+    val_fraction: float,
+    seed: int,
+    image_size: int | None,
+    max_images_per_class: int | None,
+) -> tuple[Dataset, np.ndarray, torch.Tensor, torch.Tensor]:
+    """load_dataset's Dataset plus the raw labels (sorted) and the train split's (mean, std)."""
     if not 0.0 < val_fraction < 1.0:
         raise DatasetError(f"val_fraction must be in (0, 1), got {val_fraction!r}")
     _check_positive("image_size", image_size)
     _check_positive("max_images_per_class", max_images_per_class)
-    name, x, y, class_names = _read(str(source), image_size)
+    name, x, y, class_names = _read(str(source), image_size, seed)
     labels, y = np.unique(y, return_inverse=True)
     shown = class_names or labels.tolist()
     if len(labels) < 2:
@@ -270,13 +314,13 @@ def load_dataset(
             f"cannot split dataset {name!r} with val_fraction={val_fraction}: {e}"
         ) from e
     # Fancy indexing copies, so the tensors never alias the cached, read-only raw arrays.
-    x_train, x_val = (
-        torch.from_numpy(x[i].astype(np.float32, copy=False)) for i in (idx_train, idx_val)
-    )
+    x_train, x_val = (_float01(x[i]) for i in (idx_train, idx_val))
     if image_size is not None:
         x_train, x_val = _resize(x_train, image_size), _resize(x_val, image_size)
     yt = torch.from_numpy(y.astype(np.int64))
     std, mean = torch.std_mean(x_train, dim=(0, 2, 3), correction=0, keepdim=True)
     std = std.clamp_min(1e-6)  # a constant channel would otherwise divide by zero
-    x_train, x_val = (x_train - mean) / std, (x_val - mean) / std
-    return Dataset(name, x_train, yt[idx_train], x_val, yt[idx_val], len(labels))
+    # In place: both are fresh copies; a 60k-image source would otherwise peak at twice its size
+    x_train, x_val = x_train.sub_(mean).div_(std), x_val.sub_(mean).div_(std)
+    data = Dataset(name, x_train, yt[idx_train], x_val, yt[idx_val], len(labels))
+    return data, labels, mean, std
