@@ -26,7 +26,7 @@ from typing import Any
 from jointnas import keys
 from jointnas.config import RunConfig
 from jointnas.errors import ConfigError
-from jointnas.layout import check_layout
+from jointnas.layout import check_layout, study_space
 from jointnas.storage import load_study
 
 RUN_ATTR = keys.RUN
@@ -63,6 +63,7 @@ def worker_config(storage: str, study_name: str, *, device: str = "auto") -> Run
             f"study {study_name!r} was not made by `jointnas run` (no {RUN_ATTR!r} attr): "
             "start the run first, then add workers"
         )
+    study_space(study)  # imports the module that registered the space (a user's package)
     unknown = sorted(set(shared) - set(SHARED))
     if unknown:
         raise ConfigError(

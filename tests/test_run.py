@@ -15,6 +15,7 @@ import torch
 from conftest import run_cli
 
 from jointnas.errors import ConfigError, InfeasibleConstraintError
+from jointnas.evaluators import TrainFromScratch
 from jointnas.objective import Limits, Objective
 from jointnas.pipeline import RunConfig, run
 from jointnas.samplers import FeasibleSampler
@@ -113,13 +114,15 @@ def test_too_tight_limit_is_refused_before_any_trial_exists(tmp_path, digits):
 def test_diverging_trials_fail_with_reason_and_the_study_goes_on(nan_digits):
     broken = nan_digits
     space = FBNetV3Space()
-    objective = Objective(space=space, data=broken, limits=Limits(mflops=1.0), epochs=1)
+    objective = Objective(
+        space=space,
+        evaluator=TrainFromScratch(data=broken, epochs=1),
+        limits=Limits(mflops=1.0),
+    )
     study = optuna.create_study(
         direction="maximize",
         sampler=FeasibleSampler(
-            search_space=space.distributions,
-            constraint=lambda p: objective.limits.values(objective.measure(space.decode(p).arch)),
-            seed=0,
+            search_space=space.distributions, constraint=objective.constraint, seed=0
         ),
     )
     study.optimize(objective, n_trials=2, catch=(TrainingDiverged,))
@@ -134,8 +137,10 @@ def test_config_validation():
         RunConfig(trials=0)
     with pytest.raises(ConfigError, match="--max-mflops must be > 0"):
         RunConfig(max_mflops=-1.0)
-    with pytest.raises(ConfigError, match="unknown preset"):
-        RunConfig(preset="huge")
+    with pytest.raises(ConfigError, match="unknown space 'huge'"):
+        RunConfig(space="huge")
+    with pytest.raises(ConfigError, match="--max-acts must be > 0"):
+        RunConfig(max_acts=0)
     with pytest.raises(ConfigError, match="coarse_sampler must be coarse or random"):
         RunConfig(coarse_sampler="tpe")
 
@@ -195,6 +200,8 @@ def test_cli_run_end_to_end_and_dashboard_lists_the_study(tmp_path):
         (["--heartbeat", "-3"], "must be >= 1"),
         (["--trials", "0"], "must be >= 1"),
         (["--max-mflops", "abc"], "expected a number"),
+        (["--space", "nosuchspace"], "unknown space 'nosuchspace'"),
+        (["--preset", "small"], "--preset was replaced by --space"),
     ],
 )
 def test_cli_bad_input_is_one_line_and_nonzero(tmp_path, args, message):

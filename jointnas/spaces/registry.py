@@ -1,7 +1,10 @@
 """Spaces by name: ``register(name, factory)`` and ``get_space(name, **options)``.
 
 A space module calls ``register`` when it is imported (the built-ins are imported by
-``jointnas.spaces``; a user's package registers its own the same way). Studies and predictor
+``jointnas.spaces``; a user's package registers its own the same way). So that the CLI knows a
+user's spaces too, the modules named by the ``jointnas.spaces`` entry-point group of installed
+packages and by the environment variable ``JOINTNAS_SPACES`` (comma-separated module names)
+are imported the first time a name is looked up. Studies and predictor
 artifacts record the registered name, the options and the module that registered it, so a
 worker on another machine, ``export``, ``search`` or ``predictor`` rebuild the space from the
 stored record alone: ``space_from_record`` imports that module first when the name is not yet
@@ -14,6 +17,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +36,25 @@ class Entry:
 
 
 _REGISTRY: dict[str, Entry] = {}
+_PLUGINS_LOADED = False
+ENV_VAR = "JOINTNAS_SPACES"
+
+
+def _load_plugins() -> None:
+    """Import the space modules of installed plugins and of ``JOINTNAS_SPACES``, once."""
+    global _PLUGINS_LOADED
+    if _PLUGINS_LOADED:
+        return
+    _PLUGINS_LOADED = True
+    from importlib.metadata import entry_points
+
+    modules = [ep.value.split(":")[0] for ep in entry_points(group="jointnas.spaces")]
+    modules += [m.strip() for m in os.environ.get(ENV_VAR, "").split(",") if m.strip()]
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise ValueError(f"cannot import space module {module!r}: {exc}") from None
 
 
 def register(
@@ -62,12 +85,15 @@ def register(
 
 def registered() -> dict[str, Entry]:
     """Every registered space, by name."""
+    _load_plugins()
     return dict(sorted(_REGISTRY.items()))
 
 
 def get_space(name: str, **options: Any) -> Space:
     """A fresh instance of the space registered as ``name``, made with ``options`` (JSON-able,
     since studies store them); ValueError naming the known spaces or the bad option."""
+    if name not in _REGISTRY:
+        _load_plugins()
     if name not in _REGISTRY:
         raise ValueError(f"unknown space {name!r}; registered spaces: {sorted(_REGISTRY)}")
     try:
