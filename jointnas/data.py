@@ -20,17 +20,13 @@ import torch
 import torch.nn.functional as F
 from sklearn.model_selection import train_test_split
 
+from jointnas import fashion_mnist
+from jointnas.errors import DatasetError
+
 # "fashion-mnist:N" (a seeded, stratified N-image subset) is accepted too; see _builtin()
 BUILTIN_SOURCES = ("mnist5k", "digits", "fashion-mnist")
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
 _GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
-
-
-class DatasetError(ValueError):
-    """Bad dataset input; str(e) is one clear line."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(" ".join(str(message).split()))
 
 
 def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
@@ -220,9 +216,7 @@ def _read(
     """(name, x as (N, C, H, W) floats in [0, 1] or uint8, raw labels, class names or [])."""
     builtin = _builtin(source)
     if builtin == "fashion-mnist":
-        from jointnas.fashion_mnist import read_train
-
-        return (*read_train(source, seed), [])
+        return (*fashion_mnist.read_train(source, seed), [])
     if builtin is not None:
         return (builtin, *(_mnist5k_raw() if builtin == "mnist5k" else _load_digits()), [])
     path = Path(source).expanduser()
@@ -324,3 +318,51 @@ def _load(
     x_train, x_val = x_train.sub_(mean).div_(std), x_val.sub_(mean).div_(std)
     data = Dataset(name, x_train, yt[idx_train], x_val, yt[idx_val], len(labels))
     return data, labels, mean, std
+
+
+def load_fashion_mnist_test(
+    source: str = "fashion-mnist",
+    *,
+    val_fraction: float = 0.2,
+    seed: int = 0,
+    image_size: int | None = None,
+    max_images_per_class: int | None = None,
+) -> Dataset:
+    """The official 10,000 test images as the validation split of ``load_dataset(source, ...)``.
+
+    Same arguments, same train split; ``x_val``/``y_val`` are the test file's images (resized
+    to `image_size`, normalised with the train split's statistics) instead of the search's
+    validation split, so a final model can be trained and scored on it once, after the
+    search. Its name is ``"<source name>+test"``: a study refuses it in place of its data.
+    """
+    fashion_mnist.subset_size(str(source))  # only a Fashion-MNIST source has this test file
+    data, labels, mean, std = _load(
+        str(source),
+        val_fraction=val_fraction,
+        seed=seed,
+        image_size=image_size,
+        max_images_per_class=max_images_per_class,
+    )
+    x, y = fashion_mnist.raw("test")
+    shapes = ["x".join(map(str, a.shape[2:])) for a in (x, fashion_mnist.raw("train")[0])]
+    if shapes[0] != shapes[1]:
+        raise DatasetError(
+            f"{fashion_mnist.NAME}: test images are {shapes[0]}, training images {shapes[1]}"
+        )
+    unseen = np.setdiff1d(y, labels)
+    if unseen.size:
+        raise DatasetError(
+            f"{fashion_mnist.NAME}: test labels {unseen.tolist()} are not in the training file"
+        )
+    x_test = _float01(np.array(x))
+    if image_size is not None:
+        x_test = _resize(x_test, image_size)
+    y_test = torch.from_numpy(np.searchsorted(labels, y).astype(np.int64))
+    return Dataset(
+        f"{data.name}+test",
+        data.x_train,
+        data.y_train,
+        (x_test - mean) / std,
+        y_test,
+        data.num_classes,
+    )

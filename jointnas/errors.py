@@ -11,3 +11,10 @@ class ConfigError(JointNASError, ValueError):
 
 class InfeasibleConstraintError(JointNASError, ValueError):
     """No candidate of the space can satisfy the resource constraint."""
+
+
+class DatasetError(JointNASError, ValueError):
+    """Bad dataset input; str(e) is one clear line."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(str(message).split()))

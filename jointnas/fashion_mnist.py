@@ -24,9 +24,8 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from jointnas.data import Dataset, DatasetError, _float01, _load, _resize
+from jointnas.errors import DatasetError
 
 NAME = "fashion-mnist"
 DEFAULT_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -146,47 +145,3 @@ def read_train(source: str, seed: int) -> tuple[str, np.ndarray, np.ndarray]:
         raise DatasetError(f"dataset {source!r}: asks for {n} images, but {NAME} has {len(y)}")
     idx = _stratified(y, n, seed)
     return f"{NAME}:{n}", x[idx], y[idx]
-
-
-def load_fashion_mnist_test(
-    source: str = NAME,
-    *,
-    val_fraction: float = 0.2,
-    seed: int = 0,
-    image_size: int | None = None,
-    max_images_per_class: int | None = None,
-) -> Dataset:
-    """The official 10,000 test images as the validation split of ``load_dataset(source, ...)``.
-
-    Same arguments, same train split; ``x_val``/``y_val`` are the test file's images (resized
-    to `image_size`, normalised with the train split's statistics) instead of the search's
-    validation split, so a final model can be trained and scored on it once, after the
-    search. Its name is ``"<source name>+test"``: a study refuses it in place of its data.
-    """
-    subset_size(str(source))  # only a Fashion-MNIST source has this test file
-    data, labels, mean, std = _load(
-        str(source),
-        val_fraction=val_fraction,
-        seed=seed,
-        image_size=image_size,
-        max_images_per_class=max_images_per_class,
-    )
-    x, y = raw("test")
-    shapes = ["x".join(map(str, a.shape[2:])) for a in (x, raw("train")[0])]
-    if shapes[0] != shapes[1]:
-        raise DatasetError(f"{NAME}: test images are {shapes[0]}, training images {shapes[1]}")
-    unseen = np.setdiff1d(y, labels)
-    if unseen.size:
-        raise DatasetError(f"{NAME}: test labels {unseen.tolist()} are not in the training file")
-    x_test = _float01(np.array(x))
-    if image_size is not None:
-        x_test = _resize(x_test, image_size)
-    y_test = torch.from_numpy(np.searchsorted(labels, y).astype(np.int64))
-    return Dataset(
-        f"{data.name}+test",
-        data.x_train,
-        data.y_train,
-        (x_test - mean) / std,
-        y_test,
-        data.num_classes,
-    )

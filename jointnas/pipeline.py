@@ -1,4 +1,4 @@
-"""The staged run behind ``jointnas run``: FBNetV3's JointNAS end to end, on any space.
+"""The staged run behind ``jointnas run``: JointNAS (Dai et al., 2020) end to end, on any space.
 
 1. coarse: feasible candidates (the limit is analytic, so an infeasible one is never trained),
    each scored by the evaluator at the early-stop budget, in study NAME;

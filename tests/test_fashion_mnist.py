@@ -18,8 +18,14 @@ import torch
 from conftest import run_cli
 
 from jointnas import fashion_mnist
-from jointnas.data import BUILTIN_SOURCES, Dataset, DatasetError, load_dataset
-from jointnas.fashion_mnist import ENV_DIR, load_fashion_mnist_test
+from jointnas.data import (
+    BUILTIN_SOURCES,
+    Dataset,
+    DatasetError,
+    load_dataset,
+    load_fashion_mnist_test,
+)
+from jointnas.fashion_mnist import ENV_DIR
 
 TRAIN_IMAGES, TRAIN_LABELS = fashion_mnist.FILES["train"]
 TEST_IMAGES, TEST_LABELS = fashion_mnist.FILES["test"]

@@ -1,4 +1,5 @@
-"""Accuracy predictors: FBNetV3's neural predictor and XGBoost, one API, safe artifacts."""
+"""Accuracy predictors: the neural predictor of JointNAS (Dai et al., 2020) and XGBoost, one
+API, safe artifacts."""
 
 from jointnas.predictors.base import (
     KINDS,

@@ -1,4 +1,4 @@
-"""The FBNetV3 neural accuracy predictor.
+"""The neural accuracy predictor of JointNAS (Dai et al., 2020).
 
 An architecture encoder (MLP) maps the architecture's encoded columns to an embedding. A proxy
 head on the embedding predicts cheap statistics (log MFLOPs, log params): it is pretrained on
@@ -52,7 +52,7 @@ def proxy_targets(space: Space, X: np.ndarray, *, num_classes: int, in_channels:
 
 
 class NeuralPredictor(Predictor):
-    """FBNetV3's predictor; every ablation of the paper is a constructor switch."""
+    """The paper's predictor; every ablation of the paper is a constructor switch."""
 
     kind = "mlp"
 

@@ -118,7 +118,7 @@ class Space(ABC):
         """Rows of ``jointnas describe``: one per top-level module of the network, with its
         output shape and fvcore's count of its flops/params/activations. Spaces with stages
         override this with their own analytic per-stage rows."""
-        from jointnas.describe import module_rows
+        from jointnas.spaces.layers import module_rows
 
         model = self.build_model(arch, num_classes=num_classes, in_channels=in_channels, seed=0)
         size = getattr(arch, "resolution", None) or 32

@@ -24,9 +24,12 @@ from optuna.distributions import (
 )
 
 from jointnas.blocks import Cost
+from jointnas.cost import cost
+from jointnas.model import build_model
 from jointnas.recipe import OPTIMIZERS, Recipe
 from jointnas.spaces.base import Candidate, Space
 from jointnas.spaces.encoding import Params, check_value
+from jointnas.spaces.fbnetv3_net import arch_cost, batch_cost, build, stage_costs
 from jointnas.spaces.registry import register
 
 ACTIVATIONS = ("relu", "hswish", "swish")
@@ -219,14 +222,10 @@ class FBNetV3Space(Space):
     vectorised_cost = True
 
     def cost_batch(self, X: Any, *, num_classes: int, in_channels: int) -> Cost:
-        from jointnas.spaces.fbnetv3_net import batch_cost
-
         return batch_cost(self, X, num_classes=num_classes, in_channels=in_channels)
 
     def layers(self, arch: Any, *, num_classes: int, in_channels: int) -> list[dict[str, Any]]:
         """Analytic rows: stem, one per stage (kernel, expansion, width x depth), head."""
-        from jointnas.spaces.fbnetv3_net import stage_costs
-
         rows = []
         parts = stage_costs(arch, num_classes=num_classes, in_channels=in_channels)
         for k, (name, size, c) in enumerate(parts):
@@ -324,5 +323,7 @@ def _factory(preset: str):
     return make
 
 
+cost.register(Arch, arch_cost)
+build_model.register(Arch, build)
 for _preset in PRESETS:
     register(f"fbnetv3-{_preset}", _factory(_preset), summary=PRESETS[_preset].notes)

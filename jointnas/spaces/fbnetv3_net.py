@@ -3,8 +3,9 @@
 ``FBNetV3Net`` is stem -> stages of inverted-residual blocks -> head; ``arch_cost`` walks the
 same blocks with plain ints and ``batch_cost`` walks them once for a whole encoded population
 with numpy arrays, masking the blocks that a candidate's depth leaves out. Both equal fvcore's
-count of the built model (tests). They register themselves with ``jointnas.cost.cost`` and
-``jointnas.model.build_model`` for the ``Arch`` type, so ``jointnas.cost(arch)`` works too.
+count of the built model (tests). ``jointnas.spaces.fbnetv3`` registers them with
+``jointnas.cost.cost`` and ``jointnas.model.build_model`` for its ``Arch`` type, so
+``jointnas.cost(arch)`` works too; this module imports no space module (no cycle).
 """
 
 from __future__ import annotations
@@ -16,12 +17,10 @@ import torch
 from torch import nn
 
 from jointnas.blocks import ZERO, ConvBNAct, Cost, Head, InvertedResidual, out_size
-from jointnas.cost import cost
-from jointnas.model import build_model, check_task, init_weights, seeded
-from jointnas.spaces.fbnetv3 import Arch
+from jointnas.model import check_task, init_weights, seeded
 
 if TYPE_CHECKING:
-    from jointnas.spaces.fbnetv3 import FBNetV3Space
+    from jointnas.spaces.fbnetv3 import Arch, FBNetV3Space
 
 
 class FBNetV3Net(nn.Module):
@@ -57,8 +56,8 @@ class FBNetV3Net(nn.Module):
         return self.head(self.blocks(self.stem(x)))
 
 
-@build_model.register
-def _(arch: Arch, num_classes: int, in_channels: int, *, seed: int | None = None) -> nn.Module:
+def build(arch: Arch, num_classes: int, in_channels: int, *, seed: int | None = None) -> nn.Module:
+    """The network of ``arch``, weights drawn from ``seed`` when given."""
     check_task(num_classes, in_channels)
     return seeded(seed, lambda: FBNetV3Net(arch, num_classes, in_channels))
 
@@ -91,7 +90,6 @@ def stage_costs(arch: Arch, *, num_classes: int, in_channels: int) -> list[tuple
     return rows
 
 
-@cost.register
 def arch_cost(arch: Arch, *, num_classes: int, in_channels: int) -> Cost:
     total = ZERO
     for _, _, c in stage_costs(arch, num_classes=num_classes, in_channels=in_channels):
