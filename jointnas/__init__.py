@@ -1,15 +1,26 @@
 """jointnas: predictor-driven joint architecture + training-recipe search (FBNetV3 JointNAS),
-driven through Optuna studies."""
+driven through Optuna studies, on any registered search space."""
 
 from jointnas.blocks import Cost
 from jointnas.cost import cost, cost_batch
 from jointnas.data import Dataset, DatasetError, load_dataset
 from jointnas.errors import ConfigError, InfeasibleConstraintError, JointNASError
+from jointnas.evaluators import Evaluation, Evaluator, TrainFromScratch
 from jointnas.model import build_model
 from jointnas.objective import Limits, Objective
 from jointnas.pipeline import RunConfig, run
 from jointnas.samplers import AdaptiveGeneticSampler, CoarseSampler, FeasibleSampler
-from jointnas.spaces import Arch, Candidate, Encoder, FBNetV3Space, Recipe, Space, Stage
+from jointnas.spaces import (
+    Arch,
+    Candidate,
+    Encoder,
+    FBNetV3Space,
+    Recipe,
+    Space,
+    Stage,
+    get_space,
+    register,
+)
 from jointnas.train import TrainingDiverged, TrainResult, train
 
 __version__ = "0.1.0"
@@ -24,6 +35,8 @@ __all__ = [
     "Dataset",
     "DatasetError",
     "Encoder",
+    "Evaluation",
+    "Evaluator",
     "FBNetV3Space",
     "FeasibleSampler",
     "InfeasibleConstraintError",
@@ -34,12 +47,15 @@ __all__ = [
     "RunConfig",
     "Space",
     "Stage",
+    "TrainFromScratch",
     "TrainResult",
     "TrainingDiverged",
     "build_model",
     "cost",
     "cost_batch",
+    "get_space",
     "load_dataset",
+    "register",
     "run",
     "train",
 ]

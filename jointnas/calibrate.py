@@ -1,12 +1,13 @@
 """Fidelity calibration: how early can training stop and still rank candidates right?
 
-FBNetV3 trains its coarse-search candidates early-stopped. Here ``k`` feasible candidates are
-trained for the full budget (a ``jointnas run`` of its own, in the study ``<study>.calibration``),
-each epoch's ranking is compared with the final one (Kendall tau, Spearman), and the earliest
-epoch whose tau reaches the threshold is recommended. An early-stopped run then trains that many
-epochs *of the full-budget cosine schedule*, so its accuracies are exactly the prefix the
-calibration measured. The result is stored as the user attr ``jointnas:calibration`` of the main
-study, where ``jointnas run --epochs calibrated`` reads it.
+JointNAS (Dai et al., 2020) trains its coarse-search candidates early-stopped. Here ``k``
+uniformly drawn feasible candidates are trained for the full budget (a ``jointnas run`` of its
+own that stops after them, in the study ``<study>.calibration``), each epoch's ranking is
+compared with the final one (Kendall tau, Spearman), and the earliest epoch whose tau reaches
+the threshold is recommended. An early-stopped run then trains that many epochs *of the
+full-budget cosine schedule*, so its accuracies are exactly the prefix the calibration
+measured. The result is stored as the user attr ``jointnas:calibration`` of the main study,
+where ``jointnas run --epochs calibrated`` reads it.
 """
 
 from __future__ import annotations
@@ -19,16 +20,18 @@ import numpy as np
 import optuna
 from scipy import stats
 
+from jointnas import keys
 from jointnas.data import Dataset
 from jointnas.errors import ConfigError
+from jointnas.layout import stage_study_name
 from jointnas.pipeline import RunConfig, run
 from jointnas.storage import load_study, open_storage
 
-ATTR = "jointnas:calibration"
+ATTR = keys.CALIBRATION_RESULT
 
 
 def calibration_study_name(study_name: str) -> str:
-    return f"{study_name}.calibration"
+    return stage_study_name(study_name, keys.CALIBRATION)
 
 
 def rank_agreement(curves: np.ndarray) -> tuple[list[float], list[float]]:
@@ -61,7 +64,13 @@ def calibrate(
         raise ConfigError(f"--threshold must be in (0, 1], got {threshold}")
     if config.epochs < 2:
         raise ConfigError("calibration needs --epochs >= 2 (the full budget to compare against)")
-    cal_config = dataclasses.replace(config, study_name=calibration_study_name(config.study_name))
+    cal_config = dataclasses.replace(
+        config,
+        study_name=calibration_study_name(config.study_name),
+        stop_after="coarse",  # calibration trains candidates; it searches nothing
+        coarse_sampler="random",  # unbiased draws: a predictor's picks narrow the spread
+        workers=1,
+    )
     cal = run(cal_config, data=data, progress=progress)
     done = [t for t in cal.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
     curves = [t.user_attrs["val_acc_curve"] for t in done]
@@ -84,6 +93,8 @@ def calibrate(
         load_if_exists=True,
     )
     study.set_user_attr(ATTR, result)
+    links = dict(study.user_attrs.get(keys.STAGE_LINKS, {}))
+    study.set_user_attr(keys.STAGE_LINKS, {**links, keys.CALIBRATION: cal_config.study_name})
     if plot is not None:
         plot_calibration(result, plot)
     return result

@@ -76,7 +76,7 @@ def _add_search_options(
     p.add_argument(
         "--dataset",
         default="mnist5k",
-        help=f"{' | '.join(BUILTIN_SOURCES)} | path to .npz (x, y) | ImageFolder "
+        help=f"{' | '.join(BUILTIN_SOURCES)}[:N] | path to .npz (x, y) | ImageFolder "
         "directory (default: %(default)s)",
     )
     p.add_argument(
