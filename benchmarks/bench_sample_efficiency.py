@@ -115,23 +115,22 @@ def _trained(study) -> list[float]:
 def _sampler_job(method: str, seed: int, args: dict[str, Any], data) -> list[float]:
     import optuna
 
+    from jointnas.evaluators import TrainFromScratch
     from jointnas.objective import Limits, Objective
 
     space = _space(method, args["max_mflops"])
     limits = Limits(mflops=args["max_mflops"])
+    evaluator = TrainFromScratch(
+        data=data, epochs=args["epochs"], batch_size=args["batch_size"], device="cpu"
+    )
     objective = Objective(
         space=space,
-        data=data,
+        evaluator=evaluator,
         limits=limits,
-        epochs=args["epochs"],
         seed=seed,
-        batch_size=args["batch_size"],
-        device="cpu",
         dedupe=False,  # a plain Optuna study trains a repeated proposal again
     )
-
-    def constraint(params):
-        return limits.values(objective.measure(space.decode(params).arch))
+    constraint = objective.constraint
 
     def train_if_feasible(trial: optuna.Trial) -> float:
         params = space.suggest(trial)
@@ -159,6 +158,8 @@ def _sampler_job(method: str, seed: int, args: dict[str, Any], data) -> list[flo
 def _pipeline_job(method: str, seed: int, args: dict[str, Any], data) -> list[float]:
     import optuna
 
+    from jointnas.evaluators import TrainFromScratch
+    from jointnas.layout import linked_study
     from jointnas.objective import Limits, Objective
     from jointnas.pipeline import RunConfig, run
     from jointnas.predictors import load_predictor
@@ -184,32 +185,31 @@ def _pipeline_job(method: str, seed: int, args: dict[str, Any], data) -> list[fl
         study = run(config, data=data, progress=False)
         # the fine stage's best candidate of each architecture, then every predicted trial
         # (a pinned architecture has one: its recipe variants fill the final slots)
-        fine = [t for t in study.trials if t.user_attrs.get("stage") == "fine"]
-        fine.sort(key=lambda t: -t.value)
-        candidates = study.user_attrs[FINE_ATTR]["top"] + [t.params for t in fine]
+        fine_study = linked_study(study, "fine")
+        fine = sorted(fine_study.trials, key=lambda t: -t.value)
+        candidates = fine_study.user_attrs[FINE_ATTR]["top"] + [t.params for t in fine]
         predictor = load_predictor(study.user_attrs[PREDICTOR_ATTR]["path"], space=space)
+        evaluator = TrainFromScratch(
+            data=data, epochs=args["epochs"], batch_size=args["batch_size"], device="cpu"
+        )
         final = Objective(
             space=space,
-            data=data,
+            evaluator=evaluator,
             limits=Limits(mflops=args["max_mflops"]),
-            epochs=args["epochs"],
             seed=seed,
-            batch_size=args["batch_size"],
-            device="cpu",
             stage="final",
         )
         storage = open_storage(config.storage)
-        final_stage(
-            study,
-            storage,
-            candidates,
-            predictor,
-            final,
-            top=FINAL_TOP,
-            progress=False,
+        final_study = optuna.create_study(
+            storage=storage,
+            study_name="bench.final",
+            direction="maximize",
+            sampler=optuna.samplers.RandomSampler(seed=seed),
+            pruner=optuna.pruners.NopPruner(),
         )
-        study = optuna.load_study(study_name="bench", storage=storage)
-        return _trained(study)
+        final_stage(final_study, candidates, predictor, final, top=FINAL_TOP, progress=False)
+        coarse = optuna.load_study(study_name="bench", storage=storage)
+        return _trained(coarse) + _trained(final_study)  # the same budget: coarse then final
 
 
 def job(method: str, seed: int, args: dict[str, Any]) -> dict[str, Any]:

@@ -30,6 +30,7 @@ import pandas as pd
 import torch
 
 from jointnas.data import load_dataset
+from jointnas.evaluators import TrainFromScratch
 from jointnas.objective import Limits, Objective
 from jointnas.pipeline import RunConfig, run
 from jointnas.spaces.fbnetv3 import FBNetV3Space
@@ -75,11 +76,9 @@ def _reseed_worker(args: argparse.Namespace, rank: int) -> None:
     )
     objective = Objective(
         space=space,
-        data=data,
+        evaluator=TrainFromScratch(data=data, epochs=args.epochs, device="cpu"),
         limits=Limits(mflops=args.max_mflops),
-        epochs=args.epochs,
         seed=args.seed + 1,
-        device="cpu",
         stage="reseed",
     )
     waiting = (optuna.trial.TrialState.WAITING,)

@@ -66,12 +66,17 @@ def pick_params(space: Space, *, preset: str | None, arch_file: str | None) -> d
 
 def format_table(info: Mapping[str, Any]) -> str:
     """The describe table as text: one row per part, then the analytic total."""
-    head = f"{'part':<12} {'output':>14} {'MFLOPs':>10} {'params':>10} {'acts':>10}"
-    lines = [f"space {info['space']} ({info['task']}, resolution {info['resolution']})", head]
+    task = info["task"]
+    lines = [
+        f"space {info['space']}: {task['num_classes']} classes, {task['in_channels']} input "
+        f"channel(s), resolution {info['resolution']}",
+        f"{'part':<12} {'output':>14} {'MFLOPs':>10} {'params':>10} {'acts':>10}  block",
+    ]
     for r in info["rows"]:
         out = "x".join(str(v) for v in r["out"])
         lines.append(
             f"{r['name']:<12} {out:>14} {r['mflops']:>10.3f} {r['params']:>10,} {r['acts']:>10,}"
+            f"  {r.get('block', '')}".rstrip()
         )
     lines.append(
         f"{'total':<12} {'':>14} {info['mflops']:>10.3f} {info['params']:>10,} {info['acts']:>10,}"
