@@ -142,10 +142,10 @@ class Objective:
         return cost(arch, num_classes=self.data.num_classes, in_channels=self.data.in_channels)
 
     def __call__(self, trial: optuna.Trial) -> float:
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         candidate = self.space.decode(self.space.suggest(trial))
         c = self.measure(candidate.arch)
         trial.set_user_attr("stage", self.stage)
-        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         trial.set_user_attr("mflops", c.mflops)
         trial.set_user_attr("params", c.params)
         trial.set_user_attr("acts", c.acts)
