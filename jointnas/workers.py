@@ -5,8 +5,10 @@ the study (user attr ``jointnas:run``), so a worker needs only the storage URL a
 name: on another machine, ``jointnas worker --storage postgresql+psycopg://... --study NAME``
 joins and trains candidates until the study holds its budget of coarse trials. The budget is
 counted in the storage (``pipeline.StopAtBudget``), trials of killed workers are failed by the
-heartbeat and retrained by the survivors, and two workers never train the same candidate
-(``objective.Objective._refuse_twins``).
+heartbeat (or at once by ``launch``, for its own children: ``supervise.fail_worker_trials``) and
+retrained by the survivors, and two workers never train the same candidate
+(``objective.Objective._refuse_twins``). On a machine with several GPUs, ``launch`` spreads its
+workers over them (``worker_devices``).
 
 SQLite is refused for several processes: it locks the whole database file on every write, so
 workers queue behind each other's writes and hit "database is locked" under load. Use
@@ -17,14 +19,18 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
+
+import optuna
 
 from jointnas.errors import ConfigError
 from jointnas.storage import load_study
+from jointnas.supervise import drop_unneeded_retries, fail_worker_trials
 
 RUN_ATTR = "jointnas:run"
 #: RunConfig fields a worker takes from the study; it brings only storage, study and device
@@ -73,27 +79,119 @@ def worker_config(storage: str, study_name: str, *, device: str = "auto") -> Any
     )
 
 
+def _parse_device(entry: str, *, option: str) -> str:
+    """``entry`` as torch spells it; a ConfigError if torch does not know it. Whether the
+    device exists is left to the worker that uses it (this only plans)."""
+    import torch
+
+    try:
+        return str(torch.device(entry.strip()))
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"{option}: {entry!r} is not a device (cpu, cuda, cuda:N, mps)") from None
+
+
+def worker_devices(
+    device: str, workers: int, *, devices: Sequence[str] | None = None, gpu_count: int = 0
+) -> list[str]:
+    """The ``--device`` of each of ``workers`` local workers.
+
+    An explicit ``devices`` list is dealt out round-robin (``cuda:0,cuda:1`` and 3 workers:
+    ``cuda:0, cuda:1, cuda:0``). Otherwise ``device`` ``auto`` or ``cuda`` with
+    ``gpu_count > 1`` GPUs gives worker ``i`` ``cuda:(i mod gpu_count)``; any other ``device``
+    (``cpu``, ``cuda:1``, ``auto`` on a machine with at most one GPU) is every worker's.
+    """
+    if workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {workers}")
+    if devices is not None:
+        if isinstance(devices, str) or not devices:
+            raise ConfigError(
+                f"--devices needs a list of devices, e.g. cuda:0,cuda:1; got {devices!r}"
+            )
+        for entry in devices:
+            if entry.strip() == "auto":
+                raise ConfigError("--devices: 'auto' is not a device; name each (cuda:0,cuda:1)")
+        chosen = [_parse_device(e, option="--devices") for e in devices]
+        return [chosen[i % len(chosen)] for i in range(workers)]
+    if device != "auto":
+        device = _parse_device(device, option="--device")
+    if device in ("auto", "cuda") and gpu_count > 1:
+        return [f"cuda:{i % gpu_count}" for i in range(workers)]
+    return [device] * workers
+
+
+def visible_gpu_count() -> int:
+    """CUDA devices this process sees (``CUDA_VISIBLE_DEVICES`` applies); 0 without CUDA."""
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def _exit_reason(worker: str, code: int) -> str:
+    if code < 0:
+        try:
+            return f"worker {worker} was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"worker {worker} was killed by signal {-code}"
+    return f"worker {worker} exited with code {code}"
+
+
 def launch(
-    config: Any, *, workers: int, done: Callable[[], int], progress: bool = True
+    config: Any,
+    *,
+    workers: int,
+    done: Callable[[], int],
+    progress: bool = True,
+    study: optuna.Study | None = None,
 ) -> list[int]:
     """Run ``workers`` local ``jointnas worker`` processes on ``config``'s study until they
-    exit; each gets an equal share of the CPU threads. Returns their exit codes.
+    exit; each gets an equal share of the CPU threads and its own device (``worker_devices``
+    of ``config.device``, ``config.devices`` and the GPUs here). Returns their exit codes.
+
+    A worker that dies (killed, crashed) has its RUNNING trials failed at once and their
+    candidates retried by the others while the budget (``config.trials``) needs them
+    (``supervise.fail_worker_trials``); once all have exited, no trial of theirs is left
+    RUNNING, and retries the budget no longer needs are dropped. ``study``: the Optuna study
+    to do that on (default: opened from ``config.storage``).
 
     Ctrl-C is passed on to the workers (their running trials end as FAIL and are retried by
     the next run); the parent waits for them and re-raises it.
     """
+    devices = getattr(config, "devices", None)
+    gpus = visible_gpu_count() if devices is None and config.device in ("auto", "cuda") else 0
+    per_worker = worker_devices(config.device, workers, devices=devices, gpu_count=gpus)
     threads = max(1, (os.cpu_count() or 1) // workers)
     cmd = [sys.executable, "-m", "jointnas.cli", "worker", "--storage", config.storage]
-    cmd += ["--study", config.study_name, "--device", config.device]
-    cmd += ["--threads", str(threads), "--no-progress"]
-    procs = [subprocess.Popen(cmd) for _ in range(workers)]
+    cmd += ["--study", config.study_name, "--threads", str(threads), "--no-progress"]
+    if study is None:
+        study = load_study(config.storage, config.study_name)
+    procs = [subprocess.Popen([*cmd, "--device", d]) for d in per_worker]
+    host, handled, warned = socket.gethostname(), set(), set()
+
+    def bury(p: subprocess.Popen) -> None:
+        """Fail the trials a dead child left RUNNING (once per child)."""
+        if p.pid in handled:
+            return
+        worker = f"{host}:{p.pid}"
+        fail_worker_trials(
+            study, worker, reason=_exit_reason(worker, p.returncode), budget=config.trials
+        )
+        handled.add(p.pid)
+
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=config.trials, desc=f"coarse search ({workers} workers)")
     try:
-        while any(p.poll() is None for p in procs):
+        while [p.poll() for p in procs].count(None):  # polls each (any() would stop early)
+            for p in procs:
+                if p.returncode not in (None, 0) and p.pid not in handled:
+                    try:
+                        bury(p)  # now, not a heartbeat grace period later
+                    except Exception as exc:  # storage hiccup: the workers go on; so do we
+                        if p.pid not in warned:  # (and the sweep below tries again)
+                            warned.add(p.pid)
+                            print(f"jointnas: cannot fail dead worker {p.pid}'s trials yet: {exc}")
             time.sleep(1.0)
             if bar is not None:
                 bar.n = min(done(), config.trials)
@@ -108,4 +206,7 @@ def launch(
     finally:
         if bar is not None:
             bar.close()
+    for p in procs:  # a trial is RUNNING only while its process lives: none of theirs is
+        bury(p)
+    drop_unneeded_retries(study, config.trials)
     return [p.returncode for p in procs]
