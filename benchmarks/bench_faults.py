@@ -27,8 +27,8 @@ from pathlib import Path
 import _common
 import optuna
 
+from jointnas.budget import counts_toward_budget
 from jointnas.objective import params_key
-from jointnas.stages import counts_toward_budget
 from jointnas.storage import open_storage
 
 RUN = ["--dataset", "digits", "--max-mflops", "0.5", "--epochs", "2", "--heartbeat", "2"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from jointnas.devices import worker_devices
 from jointnas.errors import ConfigError
 from jointnas.objective import Limits
 from jointnas.spaces import get_space
@@ -96,8 +97,12 @@ class RunConfig:
         try:
             self.limits  # noqa: B018 (validates the limits)
             resolve_device(self.device)
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
+        except (ValueError, RuntimeError) as exc:  # torch raises RuntimeError for "gpu"
+            raise ConfigError(f"--device {self.device!r}: {str(exc).splitlines()[0]}") from None
+        if self.devices is not None:
+            if self.workers < 2:
+                raise ConfigError("--devices spreads local workers: give it with --workers N > 1")
+            worker_devices(self.device, self.workers, devices=self.devices)
         self.build_space()  # an unknown space or a bad option fails here, not mid-run
 
     def build_space(self) -> Space:

@@ -41,6 +41,8 @@ CALIBRATION_RESULT = "jointnas:calibration"
 # -- trial user attrs ---------------------------------------------------------------------------
 STAGE = "stage"
 WORKER = "worker"  #: host:pid of the process that ran the trial
+WORKER_DIED = "worker_died"  #: on a trial failed because its worker died: how it died
+NOT_RETRIED = "not_retried"  #: on a WAITING retry dropped because the budget was reached
 PREDICTED = "predicted"  #: True on fine-search trials: the value is a prediction
 PREDICTED_ACC = "predicted_acc"  #: on final trials: what the predictor expected
 GENERATION = "generation"

@@ -24,6 +24,7 @@ import numpy as np
 import optuna
 
 from jointnas import keys
+from jointnas.budget import coarse_done
 from jointnas.config import STAGES, RunConfig
 from jointnas.data import Dataset, load_dataset
 from jointnas.errors import InfeasibleConstraintError
@@ -36,21 +37,17 @@ from jointnas.samplers.feasible import Constraint
 from jointnas.spaces.base import Space
 from jointnas.spaces.registry import space_record
 from jointnas.stages import (
-    counts_toward_budget,
     final_stage,
     fine_stage,
     predictor_stage,
     write_artifacts,
 )
 from jointnas.storage import open_storage
+from jointnas.supervise import drop_unneeded_retries
 from jointnas.train import TrainingDiverged
 from jointnas.workers import launch, shared_settings
 
-__all__ = ["STAGES", "RunConfig", "check_reachable", "coarse_stage", "run"]
-
-
-def is_coarse(trial: optuna.trial.FrozenTrial) -> bool:
-    return trial.user_attrs.get(keys.STAGE, keys.COARSE) == keys.COARSE
+__all__ = ["STAGES", "RunConfig", "check_reachable", "coarse_done", "coarse_stage", "run"]
 
 
 def check_reachable(
@@ -200,7 +197,13 @@ def coarse_stage(
     study.set_user_attr(keys.LIMITS, config.limits.active())
     study.set_user_attr(keys.RUN, shared_settings(config))  # what `jointnas worker` joins with
     if config.workers > 1 and coarse_done(study) < config.trials:
-        launch(config, workers=config.workers, done=lambda: coarse_done(study), progress=progress)
+        launch(
+            config,
+            workers=config.workers,
+            done=lambda: coarse_done(study),
+            progress=progress,
+            study=study,
+        )
     remaining = config.trials - coarse_done(study)  # workers that died leave work to us
     if remaining > 0:
         study.optimize(
@@ -210,12 +213,8 @@ def coarse_stage(
             callbacks=[StopAtBudget(config.trials)],
             show_progress_bar=progress,
         )
+    drop_unneeded_retries(study, config.trials)  # no WAITING retry left for a later stage
     return study
-
-
-def coarse_done(study: optuna.Study) -> int:
-    """Coarse trials that use up the budget (see ``counts_toward_budget``)."""
-    return sum(counts_toward_budget(t) and is_coarse(t) for t in study.get_trials(deepcopy=False))
 
 
 class StopAtBudget:

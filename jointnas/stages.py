@@ -18,6 +18,7 @@ import optuna
 from optuna.trial import TrialState, create_trial
 
 from jointnas import files, keys
+from jointnas.budget import counts_toward_budget
 from jointnas.data import Dataset
 from jointnas.objective import Limits, Objective, params_key
 from jointnas.predictors import KINDS, Predictor, PredictorError, Task, load_predictor
@@ -242,11 +243,3 @@ def _bar(total: int, desc: str, progress: bool):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=desc)
-
-
-def counts_toward_budget(trial: optuna.trial.FrozenTrial) -> bool:
-    """Completed, pruned and deliberately failed trials (diverged, infeasible: they carry a
-    ``fail_reason``) use up the budget; a trial cut off by Ctrl-C or a crash is retried."""
-    if trial.state == TrialState.FAIL:
-        return keys.FAIL_REASON in trial.user_attrs
-    return trial.state in (TrialState.COMPLETE, TrialState.PRUNED)

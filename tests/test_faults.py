@@ -11,7 +11,7 @@ import optuna
 from conftest import run_cli
 from test_workers import COMPLETE, FAIL, RUNNING, _start, _trained, _trials, _wait_for
 
-from jointnas.stages import counts_toward_budget
+from jointnas.budget import counts_toward_budget
 
 NAN_WORKER = """
 import sys
@@ -39,7 +39,7 @@ def test_ctrl_c_during_a_trial_exits_130_in_one_line_and_the_rerun_completes(tmp
     proc = _start(tmp_path, storage, study, *args)
 
     def training(trials):  # candidate drawn and stored: the trial is in training
-        return any(t.state == RUNNING and "worker" in t.user_attrs for t in trials)
+        return any(t.state == RUNNING and "stage" in t.user_attrs for t in trials)
 
     _wait_for(storage, study, proc, training)
     proc.send_signal(signal.SIGINT)

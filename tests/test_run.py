@@ -234,7 +234,7 @@ def test_a_run_killed_mid_trial_has_that_candidate_retrained_on_rerun(tmp_path):
     deadline = time.monotonic() + 120
     trials: list = []
     while time.monotonic() < deadline and not any(  # training: all params drawn, still running
-        t.state == running and "worker" in t.user_attrs for t in trials
+        t.state == running and "stage" in t.user_attrs for t in trials
     ):
         time.sleep(0.2)
         try:

@@ -1,5 +1,6 @@
 """Many workers and faults, with real processes: SIGKILL a worker mid-training on PostgreSQL
-and on a journal file; SIGKILL ``jointnas run`` in its coarse and fine stages and rerun."""
+and on a journal file (with heartbeats, and without: the parent notices its dead child at once);
+SIGKILL ``jointnas run`` in its coarse and fine stages and rerun."""
 
 from __future__ import annotations
 
@@ -14,14 +15,15 @@ from pathlib import Path
 import optuna
 import pytest
 
+from jointnas.budget import counts_toward_budget
 from jointnas.objective import params_key
-from jointnas.stages import counts_toward_budget
 from jointnas.storage import open_storage
 
-RUNNING, COMPLETE, FAIL = (
+RUNNING, COMPLETE, FAIL, WAITING = (
     optuna.trial.TrialState.RUNNING,
     optuna.trial.TrialState.COMPLETE,
     optuna.trial.TrialState.FAIL,
+    optuna.trial.TrialState.WAITING,
 )
 COMMON = ["--dataset", "digits", "--max-mflops", "0.5", "--heartbeat", "1", "--no-progress"]
 
@@ -73,6 +75,12 @@ def _trained(trials, stage: str = "coarse") -> list[optuna.trial.FrozenTrial]:
     ]
 
 
+def _in_training(t: optuna.trial.FrozenTrial) -> bool:
+    """RUNNING with its candidate drawn in full (``stage`` is set after the last suggest; the
+    ``worker`` attr comes first, before any)."""
+    return t.state == RUNNING and "stage" in t.user_attrs and "worker" in t.user_attrs
+
+
 def _no_duplicates(trials) -> None:
     keys = [params_key(t.params) for t in _trained(trials)]
     twins = [k for k, n in collections.Counter(keys).items() if n > 1]
@@ -97,7 +105,7 @@ def test_a_sigkilled_worker_loses_nothing_and_its_candidate_is_retrained(tmp_pat
 
     def training(trials):
         done = [t for t in trials if t.state == COMPLETE]
-        running = [t for t in trials if t.state == RUNNING and "worker" in t.user_attrs]
+        running = [t for t in trials if _in_training(t)]
         return running[0] if done and running else None
 
     victim, before = _wait_for(storage_url, study, proc, training)
@@ -114,12 +122,45 @@ def test_a_sigkilled_worker_loses_nothing_and_its_candidate_is_retrained(tmp_pat
     for number, value in completed_before.items():  # every completed trial is still there
         assert after[number].state == COMPLETE and after[number].value == value
     killed = after[victim.number]
-    assert killed.state == FAIL  # failed by a survivor's stale-trial check
+    assert killed.state == FAIL  # by the parent (its child died) or a survivor's heartbeat check
     retries = [t for t in after.values() if t.system_attrs.get("failed_trial") == killed.number]
     assert retries and retries[0].params == killed.params and retries[0].state == COMPLETE
     _no_duplicates(after.values())
     workers = {t.user_attrs["worker"] for t in _trained(after.values())}
     assert len(workers) >= 2
+
+
+def test_a_dead_worker_is_noticed_at_once_and_the_run_leaves_no_trial_running(
+    tmp_path, storage_url
+):
+    """3 workers; one is SIGKILLed while training, with heartbeats too slow to matter (600 s:
+    a 30 min grace). The parent sees its child die, fails that trial at once and re-enqueues the
+    candidate, which a survivor retrains; the run ends with the budget reached and no trial left
+    RUNNING or WAITING."""
+    study, budget = f"d{time.time_ns()}", 6
+    args = ["--workers", "3", "--trials", str(budget), "--epochs", "2", "--stop-after", "coarse"]
+    proc = _start(tmp_path, storage_url, study, *args, "--heartbeat", "600")
+
+    def training(trials):
+        running = [t for t in trials if _in_training(t)]
+        return running[0] if running else None
+
+    victim, _ = _wait_for(storage_url, study, proc, training)
+    os.kill(int(victim.user_attrs["worker"].rsplit(":", 1)[1]), signal.SIGKILL)
+    killed_at = time.time()
+    assert proc.wait(timeout=300) == 0, (tmp_path / f"{study}.out").read_text()
+
+    after = {t.number: t for t in _trials(storage_url, study)}
+    assert not [t.number for t in after.values() if t.state in (RUNNING, WAITING)]
+    assert budget <= sum(counts_toward_budget(t) for t in after.values()) <= budget + 2
+    killed = after[victim.number]
+    assert killed.state == FAIL and not counts_toward_budget(killed)
+    assert "was killed by SIGKILL" in killed.user_attrs["worker_died"]  # by the parent
+    assert killed.datetime_complete.timestamp() - killed_at < 60  # not after the grace period
+    retries = [t for t in after.values() if t.system_attrs.get("failed_trial") == killed.number]
+    assert len(retries) == 1 and retries[0].params == killed.params
+    assert retries[0].state == COMPLETE and "train_seconds" in retries[0].user_attrs
+    _no_duplicates(after.values())
 
 
 def test_killing_run_in_the_coarse_stage_then_rerunning_repeats_no_training(tmp_path):
@@ -129,8 +170,9 @@ def test_killing_run_in_the_coarse_stage_then_rerunning_repeats_no_training(tmp_
     proc = _start(tmp_path, storage, study, *args)
 
     def mid_training(trials):
-        running = [t for t in trials if t.state == RUNNING and "worker" in t.user_attrs]
-        return running and sum(t.state == COMPLETE for t in trials) >= 2
+        return (
+            any(_in_training(t) for t in trials) and sum(t.state == COMPLETE for t in trials) >= 2
+        )
 
     _wait_for(storage, study, proc, mid_training)
     proc.send_signal(signal.SIGKILL)
