@@ -29,36 +29,10 @@ from jointnas.model import build_model
 from jointnas.recipe import OPTIMIZERS, Recipe
 from jointnas.spaces.base import Candidate, Space
 from jointnas.spaces.encoding import Params, check_value
-from jointnas.spaces.fbnetv3_net import arch_cost, batch_cost, build, stage_costs
+from jointnas.spaces.fbnetv3_net import Arch, Stage, arch_cost, batch_cost, build, stage_costs
 from jointnas.spaces.registry import register
 
 ACTIVATIONS = ("relu", "hswish", "swish")
-
-
-@dataclass(frozen=True)
-class Stage:
-    """One stage of inverted-residual blocks (the first block carries the stride)."""
-
-    kernel: int
-    expansion: int
-    width: int
-    depth: int
-    stride: int
-    se: bool
-    act: str
-
-
-@dataclass(frozen=True)
-class Arch:
-    """A decoded architecture: everything ``build_model`` and ``cost`` need."""
-
-    resolution: int
-    stem_width: int
-    stem_stride: int
-    stem_act: str
-    stages: tuple[Stage, ...]
-    head_width: int
-    head_act: str
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""FBNetV3's network and its exact analytic cost: the builder and the cost twins of one space.
+"""FBNetV3's architecture, network and exact analytic cost: the builder and the cost twins.
 
 ``FBNetV3Net`` is stem -> stages of inverted-residual blocks -> head; ``arch_cost`` walks the
 same blocks with plain ints and ``batch_cost`` walks them once for a whole encoded population
@@ -10,7 +10,8 @@ count of the built model (tests). ``jointnas.spaces.fbnetv3`` registers them wit
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,8 +20,31 @@ from torch import nn
 from jointnas.blocks import ZERO, ConvBNAct, Cost, Head, InvertedResidual, out_size
 from jointnas.model import check_task, init_weights, seeded
 
-if TYPE_CHECKING:
-    from jointnas.spaces.fbnetv3 import Arch, FBNetV3Space
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of inverted-residual blocks (the first block carries the stride)."""
+
+    kernel: int
+    expansion: int
+    width: int
+    depth: int
+    stride: int
+    se: bool
+    act: str
+
+
+@dataclass(frozen=True)
+class Arch:
+    """A decoded architecture: everything ``build_model`` and ``cost`` need."""
+
+    resolution: int
+    stem_width: int
+    stem_stride: int
+    stem_act: str
+    stages: tuple[Stage, ...]
+    head_width: int
+    head_act: str
 
 
 class FBNetV3Net(nn.Module):
@@ -97,9 +121,10 @@ def arch_cost(arch: Arch, *, num_classes: int, in_channels: int) -> Cost:
     return Cost(int(total.flops), int(total.params), int(total.acts))
 
 
-def batch_cost(space: FBNetV3Space, X: np.ndarray, *, num_classes: int, in_channels: int) -> Cost:
+def batch_cost(space: Any, X: np.ndarray, *, num_classes: int, in_channels: int) -> Cost:
     """Vectorised twin of ``arch_cost`` for an encoded population ``X`` (rows of
-    ``space.encode``): a Cost of int64 arrays, one entry per row, without a Python row loop."""
+    ``space.encode`` of an ``FBNetV3Space``, whose preset gives the fixed structure): a Cost
+    of int64 arrays, one entry per row, without a Python row loop."""
     cols: dict[str, Any] = dict(space.encoder.columns(X))
     n = len(X)
     for name, dist in space.distributions.items():
