@@ -54,10 +54,12 @@ def test_fit_predict_save_load_round_trip(tmp_path, synthetic, kind):
     loaded = load_predictor(tmp_path / kind)
     np.testing.assert_array_equal(loaded.predict(params[80:]), pred)
     meta = json.loads((tmp_path / kind / "metadata.json").read_text())
-    assert meta["space"] == {
+    assert meta["space"] == {"name": "fbnetv3-small", "fingerprint": SPACE.fingerprint()}
+    assert meta["space_record"] == {
         "name": "fbnetv3-small",
+        "options": {},
+        "module": "jointnas.spaces.fbnetv3",
         "fingerprint": SPACE.fingerprint(),
-        "fixed": {},
     }
     assert meta["feature_names"] == SPACE.feature_names
     assert meta["training"]["n"] == 80 and meta["training"]["source"] == {"study": "synthetic"}

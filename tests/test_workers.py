@@ -187,7 +187,8 @@ def test_killing_run_in_the_coarse_stage_then_rerunning_repeats_no_training(tmp_
         assert after[number].state == COMPLETE and after[number].value == value
     assert len(_trained(after.values())) == budget  # the budget, not budget + redone ones
     _no_duplicates(after.values())
-    assert _trained(after.values(), "final") and (tmp_path / "out" / "best.json").is_file()
+    finals = _trials(storage, f"{study}.final")  # one stage, one study
+    assert _trained(finals, "final") and (tmp_path / "out" / "best.json").is_file()
 
 
 def test_killing_run_in_the_fine_stage_then_rerunning_repeats_no_training(tmp_path):
@@ -199,7 +200,7 @@ def test_killing_run_in_the_fine_stage_then_rerunning_repeats_no_training(tmp_pa
     def fine_started(trials):
         return any(t.user_attrs.get("stage") == "fine" for t in trials)
 
-    _wait_for(storage, study, proc, fine_started)
+    _wait_for(storage, f"{study}.fine", proc, fine_started)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     coarse_before = {t.number: t.value for t in _trained(_trials(storage, study))}
@@ -209,7 +210,8 @@ def test_killing_run_in_the_fine_stage_then_rerunning_repeats_no_training(tmp_pa
     assert rerun.wait(timeout=300) == 0, (tmp_path / f"{study}.out").read_text()
     after = _trials(storage, study)
     assert {t.number: t.value for t in _trained(after)} == coarse_before  # none retrained
-    assert len(_trained(after, "final")) == 1 and (tmp_path / "out" / "best.json").is_file()
+    finals = _trials(storage, f"{study}.final")
+    assert len(_trained(finals, "final")) == 1 and (tmp_path / "out" / "best.json").is_file()
 
 
 def test_killing_run_in_a_final_training_resumes_it_from_its_checkpoint(tmp_path):
@@ -231,7 +233,7 @@ def test_killing_run_in_a_final_training_resumes_it_from_its_checkpoint(tmp_path
     assert rerun.wait(timeout=300) == 0, (tmp_path / f"{study}.out").read_text()
     after = _trials(storage, study)
     assert {t.number: t.value for t in _trained(after)} == coarse_before
-    (final,) = _trained(after, "final")
+    (final,) = _trained(_trials(storage, f"{study}.final"), "final")
     log = (tmp_path / f"{study}.out").read_text()
     assert final.user_attrs.get("resumed_epochs", 0) >= 1, log  # not retrained from epoch 0
     assert len(final.user_attrs["val_acc_curve"]) == 4 and sorted(final.intermediate_values) == [
