@@ -5,20 +5,23 @@ from __future__ import annotations
 import optuna
 import pandas as pd
 
+from jointnas import keys
+
 COLUMNS = ("mflops", "params", "acts", "train_seconds")
 SHOWN_PARAMS = ("resolution", "optimizer", "lr", "ema", "mixup")
 
 
 def best_trials_table(
-    study: optuna.Study, top: int = 5, *, stage: str | None = "coarse"
+    study: optuna.Study, top: int = 5, *, stage: str | None = None
 ) -> pd.DataFrame:
-    """The ``top`` completed trials of ``stage`` (None: any) by value, best first, with their
-    cost and key params; final trials also show the accuracy the predictor expected."""
+    """The ``top`` completed trials of ``stage`` (None: any; a run keeps one stage per study)
+    by value, best first, with their cost and key params; final trials also show the accuracy
+    the predictor expected."""
     done = [
         t
         for t in study.trials
         if t.state == optuna.trial.TrialState.COMPLETE
-        and (stage is None or t.user_attrs.get("stage", "coarse") == stage)
+        and (stage is None or t.user_attrs.get(keys.STAGE, keys.COARSE) == stage)
     ]
     reverse = study.direction == optuna.study.StudyDirection.MAXIMIZE
     done.sort(key=lambda t: t.value, reverse=reverse)
