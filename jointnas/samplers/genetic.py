@@ -63,7 +63,7 @@ class AdaptiveGeneticSampler(BaseGASampler):
     until something beats it). A child is a uniform crossover of two binary-tournament winners
     (with probability ``crossover_prob``, else a copy of one) followed by mutation: each gene
     mutates with probability ``mutation_prob`` (default ``1 / len(search_space)``; at least one
-    does), numeric genes by a Gaussian step of std ``sigma`` on the [0, 1] encoding, reflected at
+    does), numeric genes by a Gaussian step of std ``sigma`` on the [0, 1] encoding, clipped at
     the bounds, categoricals by switching to another choice.
 
     ``sigma`` adapts by Rechenberg's 1/5th success rule: when more than a fifth of generation
