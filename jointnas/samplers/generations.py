@@ -87,7 +87,7 @@ class Generations:
         sigma: float,
         prefix: str,
     ) -> None:
-        self._encoder = encoder
+        self.encoder = encoder
         self._names = list(encoder.names)
         self._feasible = feasible
         self._size = population_size
@@ -131,7 +131,7 @@ class Generations:
         if params is None or any(n not in params for n in self._names):
             return None
         try:
-            return self._encoder.validate({n: params[n] for n in self._names})
+            return self.encoder.validate({n: params[n] for n in self._names})
         except ValueError:
             return None
 
@@ -171,7 +171,7 @@ class Generations:
                 rows.append((t, genome))
         if not rows:
             return []
-        X = self._encoder.encode([g for _, g in rows])
+        X = self.encoder.encode([g for _, g in rows])
         members = [
             Member(t._trial_id, t.number, g, X[i], float(t.value), view.sign * float(t.value))
             for i, (t, g) in enumerate(rows)

@@ -13,7 +13,8 @@ The parts, one concept each:
 * ``jointnas.samplers.generations``: the generations, parents and adaptive state, all kept in
   the study's storage, so a resumed or parallel study continues from exactly the same state;
 * ``jointnas.samplers.breeding``: fresh feasible children of the stored parents;
-* this module: the Optuna sampler around them, and the predictor's choice among children.
+* ``jointnas.samplers.predicted``: with a predictor, its ranked choice among many children;
+* this module: the Optuna sampler around them.
 
 **No hidden RNG state.** The draws for trial ``n`` of generation ``g`` come from a Generator
 seeded with ``(seed, g, n)``; the same seed gives the same proposals, in one process or after a
@@ -26,15 +27,15 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import optuna
 from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseGASampler
 from optuna.study import Study
 from optuna.trial import FrozenTrial
 
 from jointnas.samplers.breeding import Breeder, Child
-from jointnas.samplers.generations import Generations, Key, Member, View
+from jointnas.samplers.generations import Generations, View
 from jointnas.samplers.operators import SIGMA_FACTOR, SIGMA_MAX, SIGMA_MIN, SUCCESS_TARGET
+from jointnas.samplers.predicted import PredictedChoice
 from jointnas.samplers.support import (
     Constraint,
     RandomFallback,
@@ -43,11 +44,9 @@ from jointnas.samplers.support import (
     is_feasible,
     is_int,
     is_real,
-    predict_rows,
 )
 from jointnas.spaces.encoding import Encoder, Params
 
-_LOG = optuna.logging.get_logger(__name__)
 _SINGLE = "it ranks parents by one value"
 
 
@@ -143,8 +142,6 @@ class AdaptiveGeneticSampler(BaseGASampler):
         self._encoder = encoder
         self._dists = dict(encoder.distributions)
         self._constraint = constraint
-        self._predictor: Any = predictor
-        self._candidates_per_child = int(candidates_per_child)
         self._seed = fresh_seed() if seed is None else int(seed)
         fallback_seed = int(np.random.SeedSequence([self._seed, 2]).generate_state(1)[0])
         self._fallback = RandomFallback(
@@ -167,6 +164,18 @@ class AdaptiveGeneticSampler(BaseGASampler):
             mutation_prob=float(mutation_prob),
             crossover_prob=float(crossover_prob),
             max_tries=int(max_tries),
+        )
+        self._predicted = (
+            None
+            if predictor is None
+            else PredictedChoice(
+                predictor=predictor,
+                generations=self._generations,
+                breeder=self._breeder,
+                population_size=int(population_size),
+                candidates_per_child=int(candidates_per_child),
+                seed=self._seed,
+            )
         )
 
     # -- Optuna sampler API -----------------------------------------------------------------
@@ -257,83 +266,8 @@ class AdaptiveGeneticSampler(BaseGASampler):
         if generation == 0:
             return self._breeder.search([], 0.0, rng, taken)
         parents = gens.members(view, gens.parents(view, generation))
-        if self._predictor is not None and parents:
-            child = self._claim(view, generation, state, parents, taken)
+        if self._predicted is not None and parents:
+            child = self._predicted.claim(view, generation, state["sigma"], parents, taken)
             if child is not None:
                 return child
         return self._breeder.search(parents, state["sigma"], rng, taken)
-
-    def _claim(
-        self,
-        view: View,
-        generation: int,
-        state: dict[str, Any],
-        parents: list[Member],
-        taken: set[Key],
-    ) -> Child | None:
-        """The best-predicted proposal of this generation that no trial has taken yet."""
-        gens = self._generations
-        proposals = self._proposals(view, generation, state, parents, taken)
-        claimed = set(taken)
-        for t in view.trials:  # a proposal tried once (even if it failed) is used up
-            genome = gens.genome((t.system_attrs.get(gens.child_key) or {}).get("params"))
-            if genome is not None:
-                claimed.add(gens.key(genome))
-        for entry in proposals["entries"]:
-            params = gens.genome(entry["params"])
-            if params is not None and gens.key(params) not in claimed:
-                return Child(
-                    params,
-                    "predictor",
-                    tuple(entry["parents"]),
-                    entry["parent_value"],
-                    entry["predicted"],
-                )
-        return None
-
-    def _proposals(
-        self,
-        view: View,
-        generation: int,
-        state: dict[str, Any],
-        parents: list[Member],
-        taken: set[Key],
-    ) -> dict[str, Any]:
-        """This generation's ranked proposals, made once and stored: fit the predictor on every
-        completed trial, breed many children, score them in one ``predict`` call."""
-        key = self._generations.proposals_prefix + str(generation)
-        cached = view.study_attrs().get(key)
-        if cached is not None:
-            return cached
-        assert self._predictor is not None and self._population_size is not None
-        data = self._generations.members(view, [*view.trials, *view.source])
-        record: dict[str, Any] = {"generation": generation, "fitted_on": len(data), "entries": []}
-        try:
-            self._predictor.fit(
-                np.asarray([m.row for m in data]), np.asarray([m.value for m in data])
-            )
-        except ValueError as exc:  # e.g. too few points yet: breed without the predictor
-            record["error"] = str(exc)
-            _LOG.info(f"genetic generation {generation}: predictor not used ({exc})")
-            view.set_study_attr(key, record)
-            return record
-        rng = np.random.default_rng([self._seed, 1, generation])
-        want = self._candidates_per_child * self._population_size
-        found = self._breeder.offspring(parents, state["sigma"], rng, taken, want)
-        if found:
-            predicted = predict_rows(
-                self._predictor, self._encoder.encode([c.params for c in found])
-            )
-            order = np.argsort(view.sign * predicted, kind="stable")[: 2 * self._population_size]
-            record["entries"] = [
-                {
-                    "params": found[i].params,
-                    "parents": list(found[i].parents),
-                    "parent_value": found[i].parent_value,
-                    "predicted": float(predicted[i]),
-                }
-                for i in order
-            ]
-        record["candidates"] = len(found)
-        view.set_study_attr(key, record)
-        return record
