@@ -144,7 +144,10 @@ def fine_search(
 
     ``init`` (encoded rows, e.g. the coarse stage's best) seeds the first population; random
     feasible candidates fill the rest. Every child satisfies ``feasible``; none repeats.
-    ``on_generation(g, X_top, predicted_top, stats)`` lets a caller record each generation.
+    ``sigma`` is the first generation's step size, then the 1/5th rule's; ``mutation_prob``
+    defaults to 1 / genes (``jointnas.samplers.operators`` has the rules and why).
+    ``on_generation(g, X_top, predicted_top, stats)`` lets a caller record each generation;
+    ``stats["success"]`` is 0.0 when no child was new and feasible (sigma then stays).
     """
     for name, value in (("population", population), ("children", children)):
         if value < 2:

@@ -22,7 +22,7 @@ import numpy as np
 from jointnas.errors import InfeasibleConstraintError
 from jointnas.samplers.generations import Key, Member
 from jointnas.samplers.operators import Genes, breed
-from jointnas.spaces.encoding import Encoder, Params
+from jointnas.spaces.encoding import Params
 
 
 @dataclass
@@ -58,16 +58,16 @@ class Breeder:
     def __init__(
         self,
         *,
-        encoder: Encoder,
+        genes: Genes,
         feasible: Callable[[Params], bool],
         key: Callable[[Params], Key],
         mutation_prob: float,
         crossover_prob: float,
         max_tries: int,
     ) -> None:
-        self._encoder = encoder
-        self._names = list(encoder.names)
-        self._genes = Genes.of(encoder)
+        self._encoder = genes.encoder
+        self._names = list(genes.encoder.names)
+        self._genes = genes
         self._feasible = feasible
         self._key = key
         self._mutation_prob = mutation_prob

@@ -34,7 +34,13 @@ from optuna.trial import FrozenTrial
 
 from jointnas.samplers.breeding import Breeder, Child
 from jointnas.samplers.generations import Generations, View
-from jointnas.samplers.operators import SIGMA_FACTOR, SIGMA_MAX, SIGMA_MIN, SUCCESS_TARGET
+from jointnas.samplers.operators import (
+    SIGMA_FACTOR,
+    SIGMA_MAX,
+    SIGMA_MIN,
+    SUCCESS_TARGET,
+    Genes,
+)
 from jointnas.samplers.predicted import PredictedChoice
 from jointnas.samplers.support import (
     Constraint,
@@ -118,8 +124,9 @@ class AdaptiveGeneticSampler(BaseGASampler):
             raise ValueError(f"population_size must be an int >= 2, got {population_size!r}")
         if initial_from is not None and (not isinstance(initial_from, str) or not initial_from):
             raise ValueError(f"initial_from must be None or a study name, got {initial_from!r}")
+        genes = Genes.of(encoder)
         if mutation_prob is None:
-            mutation_prob = 1.0 / len(search_space)  # operators.Genes.default_mutation_prob
+            mutation_prob = genes.default_mutation_prob()  # 1 / len(search_space)
         if not is_real(mutation_prob) or not 0.0 < mutation_prob <= 1.0:
             raise ValueError(f"mutation_prob must be in (0, 1], got {mutation_prob!r}")
         if not is_real(sigma) or not SIGMA_MIN <= sigma <= SIGMA_MAX:
@@ -158,7 +165,7 @@ class AdaptiveGeneticSampler(BaseGASampler):
             prefix=prefix,
         )
         self._breeder = Breeder(
-            encoder=encoder,
+            genes=genes,
             feasible=self._feasible,
             key=self._generations.key,
             mutation_prob=float(mutation_prob),
