@@ -90,12 +90,12 @@ class Generations:
         self.encoder = encoder
         self._names = list(encoder.names)
         self._feasible = feasible
-        self._size = population_size
+        self.population_size = population_size
         self._initial_from = initial_from
         self._sigma0 = sigma
         self.generation_key = f"{prefix}:generation"
         self.child_key = f"{prefix}:child"
-        self._parent_prefix = f"{prefix}:parent:"
+        self.parent_prefix = f"{prefix}:parent:"
         self._state_prefix = f"{prefix}:state:"
         self.proposals_prefix = f"{prefix}:proposals:"
         self._seeds_key = f"{prefix}:seeds"
@@ -187,7 +187,7 @@ class Generations:
             return [by_id[i] for i in cached["trial_ids"] if i in by_id]
         untagged = [t for t in view.trials if self.generation_key not in t.system_attrs]
         pool = view.source or untagged
-        ids = [m.trial_id for m in self.members(view, pool)[: self._size]]
+        ids = [m.trial_id for m in self.members(view, pool)[: self.population_size]]
         view.set_study_attr(self._seeds_key, {"study": self._initial_from, "trial_ids": ids})
         return [by_id[i] for i in ids]
 
@@ -207,7 +207,11 @@ class Generations:
             t.system_attrs.get(key, -1) for t in view.trials if t.state == TrialState.COMPLETE
         )
         latest = max((g for g in counts if g >= 0), default=0)
-        needed = max(0, self._size - len(self.seeds(view))) if latest == 0 else self._size
+        needed = (
+            max(0, self.population_size - len(self.seeds(view)))
+            if latest == 0
+            else self.population_size
+        )
         generation = latest + 1 if counts.get(latest, 0) >= needed else latest
         view.study._storage.set_trial_system_attr(trial._trial_id, key, generation)
         return generation
@@ -227,7 +231,7 @@ class Generations:
             return []
         previous = self.seeds(view) if generation == 1 else self.parents(view, generation - 1)
         pool = {t._trial_id: t for t in [*previous, *self.population(view, generation - 1)]}
-        members = self.members(view, pool.values())[: self._size]
+        members = self.members(view, pool.values())[: self.population_size]
         return [pool[m.trial_id] for m in members]
 
     def parents(self, view: View, generation: int) -> list[FrozenTrial]:
@@ -235,7 +239,7 @@ class Generations:
         ``BaseGASampler`` does; resolved against the ``initial_from`` study too."""
         if generation <= 0:
             return []
-        key = self._parent_prefix + str(generation)
+        key = self.parent_prefix + str(generation)
         cached = view.study_attrs().get(key)
         if cached is None:
             parents = self.select_parent(view, generation)

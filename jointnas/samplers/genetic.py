@@ -154,8 +154,7 @@ class AdaptiveGeneticSampler(BaseGASampler):
         self._fallback = RandomFallback(
             sampler="AdaptiveGeneticSampler", distributions=self._dists, seed=fallback_seed
         )
-        prefix = self._get_generation_key().rsplit(":", 1)[0]
-        assert self._get_parent_cache_key_prefix() == f"{prefix}:parent:"
+        prefix = self._get_generation_key().rsplit(":", 1)[0]  # BaseGASampler's: class name
         self._generations = Generations(
             encoder=encoder,
             feasible=self._feasible,
@@ -184,6 +183,21 @@ class AdaptiveGeneticSampler(BaseGASampler):
                 seed=self._seed,
             )
         )
+        assert self._generations.generation_key == self._get_generation_key()
+        assert self._generations.parent_prefix == self._get_parent_cache_key_prefix()
+
+    @property
+    def population_size(self) -> int | None:
+        return self._population_size
+
+    @population_size.setter
+    def population_size(self, value: int) -> None:
+        """As ``BaseGASampler``'s setter, passed on to the parts that use the size."""
+        if not is_int(value) or value < 2:
+            raise ValueError(f"population_size must be an int >= 2, got {value!r}")
+        self._population_size = self._generations.population_size = int(value)
+        if self._predicted is not None:
+            self._predicted.population_size = int(value)
 
     # -- Optuna sampler API -----------------------------------------------------------------
     def reseed_rng(self) -> None:

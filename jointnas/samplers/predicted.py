@@ -38,7 +38,7 @@ class PredictedChoice:
         self._predictor = predictor
         self._generations = generations
         self._breeder = breeder
-        self._size = population_size
+        self.population_size = population_size
         self._candidates_per_child = candidates_per_child
         self._seed = seed
 
@@ -98,12 +98,12 @@ class PredictedChoice:
             view.set_study_attr(key, record)
             return record
         rng = np.random.default_rng([self._seed, 1, generation])
-        want = self._candidates_per_child * self._size
+        want = self._candidates_per_child * self.population_size
         found = self._breeder.offspring(parents, sigma, rng, taken, want)
         if found:
             X = gens.encoder.encode([c.params for c in found])
             predicted = predict_rows(self._predictor, X)
-            order = np.argsort(view.sign * predicted, kind="stable")[: 2 * self._size]
+            order = np.argsort(view.sign * predicted, kind="stable")[: 2 * self.population_size]
             record["entries"] = [
                 {
                     "params": found[i].params,
