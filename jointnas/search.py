@@ -1,12 +1,13 @@
 """Vectorised adaptive genetic fine search: whole generations as one matrix.
 
 FBNetV3's fine search scores candidates with the predictor instead of training them, so what
-bounds it is bookkeeping per candidate. Here a generation is an encoded matrix: crossover and
-mutation are array operations on genes (a numeric column, or a categorical's one-hot block),
-``Encoder.snap`` puts children back on the grid, the constraint is checked with the vectorised
-cost on all children at once, and the predictor scores them in one call. The mutation strength
-adapts with the 1/5th success rule: more than a fifth of children beating their better parent
-means the steps are too timid (grow them), fewer means they overshoot (shrink them).
+bounds it is bookkeeping per candidate. Here a generation is an encoded matrix: children come
+from ``jointnas.samplers.operators.breed`` (the same tournament, crossover, mutation and snapping
+as ``AdaptiveGeneticSampler``, as array operations on whole generations), the constraint is
+checked with the vectorised cost on all children at once, and the predictor scores them in one
+call. The mutation strength adapts with the same ``one_fifth_rule``. What is particular to this
+search: every child is a crossover of two parents, children repeating a parent or each other are
+dropped before scoring, and the next population is the best of parents and children (elitist).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import numpy as np
 from jointnas.cost import cost_batch
 from jointnas.errors import InfeasibleConstraintError
 from jointnas.objective import Limits
+from jointnas.samplers.operators import Genes, breed, one_fifth_rule, success_rate
+from jointnas.samplers.support import predict_rows
 from jointnas.spaces.base import Space
 from jointnas.spaces.encoding import Params
 
@@ -87,15 +90,6 @@ def cost_feasibility(
     return feasible
 
 
-def _genes(space: Space) -> np.ndarray:
-    """Gene index of each encoded column (a categorical's one-hot block is one gene)."""
-    enc = space.encoder
-    gene = np.empty(enc.width, dtype=np.int64)
-    for g, name in enumerate(enc.names):
-        gene[enc.feature_mask([name])] = g
-    return gene
-
-
 def random_feasible(
     space: Space, n: int, feasible: Feasible, rng: np.random.Generator, *, max_draws: int = 200_000
 ) -> np.ndarray:
@@ -150,7 +144,10 @@ def fine_search(
 
     ``init`` (encoded rows, e.g. the coarse stage's best) seeds the first population; random
     feasible candidates fill the rest. Every child satisfies ``feasible``; none repeats.
-    ``on_generation(g, X_top, predicted_top, stats)`` lets a caller record each generation.
+    ``sigma`` is the first generation's step size, then the 1/5th rule's; ``mutation_prob``
+    defaults to 1 / genes (``jointnas.samplers.operators`` has the rules and why).
+    ``on_generation(g, X_top, predicted_top, stats)`` lets a caller record each generation;
+    ``stats["success"]`` is 0.0 when no child was new and feasible (sigma then stays).
     """
     for name, value in (("population", population), ("children", children)):
         if value < 2:
@@ -160,13 +157,8 @@ def fine_search(
     start = time.perf_counter()
     rng = np.random.default_rng(seed)
     enc = space.encoder
-    gene = _genes(space)
-    n_genes = len(enc.names)
-    p_mut = min(1.0, 2.0 / n_genes) if mutation_prob is None else mutation_prob
-    cat = enc.categorical_slices()
-    numeric_cols = np.ones(enc.width, dtype=bool)
-    for s in cat.values():
-        numeric_cols[s] = False
+    genes = Genes.of(enc)
+    p_mut = genes.default_mutation_prob() if mutation_prob is None else mutation_prob
 
     pop = np.empty((0, enc.width))
     if init is not None and len(init):
@@ -175,32 +167,27 @@ def fine_search(
     if len(pop) < population:
         extra = random_feasible(space, population - len(pop), feasible, rng)
         pop = np.concatenate([pop, extra])
-    scores = np.asarray(predictor.predict(pop), dtype=float)
+    scores = predict_rows(predictor, pop)
     scored, history = len(pop), []
 
     for g in range(generations):
-        a, b = (
-            rng.integers(len(pop), size=(2, children)),
-            rng.integers(len(pop), size=(2, children)),
+        brood = breed(
+            pop,
+            scores,
+            children,
+            rng,
+            genes=genes,
+            sigma=sigma,
+            mutation_prob=p_mut,
+            crossover_prob=1.0,
         )
-        p1 = np.where(scores[a[0]] >= scores[a[1]], a[0], a[1])  # binary tournaments
-        p2 = np.where(scores[b[0]] >= scores[b[1]], b[0], b[1])
-        take = (rng.random((children, n_genes)) < 0.5)[:, gene]
-        kids = np.where(take, pop[p1], pop[p2])
-        mutate = (rng.random((children, n_genes)) < p_mut)[:, gene]
-        noise = rng.normal(0.0, sigma, kids.shape)
-        kids = np.where(mutate & numeric_cols, np.clip(kids + noise, 0.0, 1.0), kids)
-        for s in cat.values():
-            rows = np.flatnonzero(mutate[:, s.start])
-            kids[rows, s] = 0.0
-            kids[rows, s.start + rng.integers(s.stop - s.start, size=len(rows))] = 1.0
-        kids = enc.snap(kids)
-        keep = feasible(kids) & _unique_new(kids, pop)
-        kids, parent_best = kids[keep], np.maximum(scores[p1], scores[p2])[keep]
-        kid_scores = np.asarray(predictor.predict(kids), dtype=float) if len(kids) else np.empty(0)
+        keep = feasible(brood.rows) & _unique_new(brood.rows, pop)
+        kids, parent_best = brood.rows[keep], brood.parent_fitness(scores)[keep]
+        kid_scores = predict_rows(predictor, kids)
         scored += len(kids)
-        success = float(np.mean(kid_scores > parent_best)) if len(kids) else 0.0
-        sigma = float(np.clip(sigma * (1.22 if success > 0.2 else 1 / 1.22), 0.01, 0.5))
+        rate = success_rate(kid_scores, parent_best)
+        sigma = one_fifth_rule(sigma, rate)
+        success = 0.0 if rate is None else rate
         allX, alls = np.concatenate([pop, kids]), np.concatenate([scores, kid_scores])
         order = np.argsort(-alls, kind="stable")[:population]
         pop, scores = allX[order], alls[order]

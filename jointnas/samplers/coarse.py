@@ -32,13 +32,20 @@ from typing import Any
 import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution
-from optuna.samplers import BaseSampler, RandomSampler
+from optuna.samplers import BaseSampler
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 from scipy.stats import qmc
 
 from jointnas.errors import InfeasibleConstraintError
-from jointnas.samplers.feasible import is_feasible
+from jointnas.samplers.support import (
+    RandomFallback,
+    check_int,
+    check_single_objective,
+    fresh_seed,
+    is_feasible,
+    predict_rows,
+)
 from jointnas.spaces.encoding import Encoder, Params, check_value
 
 SOURCE_ATTR = "coarse:source"
@@ -50,14 +57,7 @@ _STARTUP_STREAM, _POOL_STREAM, _EXPLORE_STREAM = 1, 2, 3
 _FIRST_CHUNK = 256  # first Sobol draw; later draws double the total (balance properties)
 
 _logger = optuna.logging.get_logger(__name__)
-
-
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
+_SINGLE = "its predictor ranks candidates by one value"
 
 
 def _value_key(value: Any) -> tuple[str, Any]:
@@ -157,10 +157,10 @@ class CoarseSampler(BaseSampler):
                 f"predictor must have fit(X, y) and predict(X) methods, got "
                 f"{type(predictor).__name__}"
             )
-        self._n_startup_trials = _check_int("n_startup_trials", n_startup_trials, 1)
-        self._pool_size = _check_int("pool_size", pool_size, 1)
-        self._refit_interval = _check_int("refit_interval", refit_interval, 1)
-        self._max_tries = _check_int("max_tries", max_tries, 1)
+        self._n_startup_trials = check_int("n_startup_trials", n_startup_trials, 1)
+        self._pool_size = check_int("pool_size", pool_size, 1)
+        self._refit_interval = check_int("refit_interval", refit_interval, 1)
+        self._max_tries = check_int("max_tries", max_tries, 1)
         if self._pool_size > self._max_tries:
             raise ValueError(
                 f"pool_size ({pool_size}) must be <= max_tries ({max_tries}): the pool is drawn "
@@ -171,10 +171,10 @@ class CoarseSampler(BaseSampler):
         if not 0.0 <= exploration <= 1.0:
             raise ValueError(f"exploration must be in [0, 1], got {exploration}")
         if seed is not None:
-            seed = _check_int("seed", seed, 0)
+            seed = check_int("seed", seed, 0)
         self._exploration = float(exploration)
         self._constraint = constraint
-        self._seed = _fresh_seed() if seed is None else seed
+        self._seed = fresh_seed() if seed is None else seed
         if predictor is None:
             from jointnas.predictors.xgb import XGBoostPredictor
             from jointnas.spaces.base import DistributionSpace
@@ -185,7 +185,12 @@ class CoarseSampler(BaseSampler):
         self._predictor: Any = predictor
         # A predictor that cannot fit on fewer than `min_points` rows would fail mid-study.
         self._n_startup = max(self._n_startup_trials, int(getattr(predictor, "min_points", 1)))
-        self._fallback = RandomSampler(seed=self._seed % 2**32)  # its legacy seeding is 32-bit
+        self._fallback = RandomFallback(  # RandomSampler's legacy seeding is 32-bit
+            sampler="CoarseSampler",
+            distributions=self._encoder.distributions,
+            seed=self._seed % 2**32,
+            once=True,
+        )
         self._init_caches()
 
     # -- state that is never persisted: locks and caches derived from seed and storage ---------
@@ -195,11 +200,10 @@ class CoarseSampler(BaseSampler):
         self._lock = threading.RLock()
         self._shared: _SharedScan | None = None
         self._fitted_on: tuple[int, ...] | None = None
-        self._warned: set[str] = set()
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        for key in ("_lock", "_shared", "_fitted_on", "_warned"):
+        for key in ("_lock", "_shared", "_fitted_on"):
             state.pop(key, None)
         return state
 
@@ -209,7 +213,7 @@ class CoarseSampler(BaseSampler):
 
     def reseed_rng(self) -> None:
         with self._lock:
-            self._seed = _fresh_seed()
+            self._seed = fresh_seed()
             self._shared = None
             self._fallback.reseed_rng()
 
@@ -217,14 +221,14 @@ class CoarseSampler(BaseSampler):
     def infer_relative_search_space(
         self, study: Study, trial: FrozenTrial
     ) -> dict[str, BaseDistribution]:
-        _check_single_objective(study)
+        check_single_objective(study, "CoarseSampler", _SINGLE)
         # A copy: wrappers such as PartialFixedSampler delete their fixed names from it.
         return dict(self._encoder.distributions)
 
     def sample_relative(
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
     ) -> dict[str, Any]:
-        _check_single_objective(study)
+        check_single_objective(study, "CoarseSampler", _SINGLE)
         if not any(name in self._encoder.distributions for name in search_space):
             return {}
         with self._lock:
@@ -240,15 +244,7 @@ class CoarseSampler(BaseSampler):
         param_name: str,
         param_distribution: BaseDistribution,
     ) -> Any:
-        _check_single_objective(study)
-        if param_name not in self._warned:
-            self._warned.add(param_name)
-            where = (
-                "does not match the sampler's search space"
-                if param_name in self._encoder.distributions
-                else "is outside the sampler's search space"
-            )
-            _logger.warning(f"parameter {param_name!r} {where}; sampled at random")
+        check_single_objective(study, "CoarseSampler", _SINGLE)
         return self._fallback.sample_independent(study, trial, param_name, param_distribution)
 
     # -- proposal ---------------------------------------------------------------------------------
@@ -438,26 +434,8 @@ class CoarseSampler(BaseSampler):
         self._fitted_on = key
 
     def _predict(self, pool: Sequence[Params]) -> np.ndarray:
-        scores = np.asarray(self._predictor.predict(self._encoder.encode(pool)), dtype=float)
-        scores = scores.reshape(-1)
-        if scores.shape != (len(pool),):
-            raise ValueError(
-                f"predictor.predict returned {scores.shape[0]} values for {len(pool)} candidates"
-            )
+        scores = predict_rows(self._predictor, self._encoder.encode(pool))
         return np.where(np.isfinite(scores), scores, -np.inf)
-
-
-def _fresh_seed() -> int:
-    """An OS-entropy seed small enough for every consumer (RandomSampler's is 32-bit)."""
-    return int(np.random.SeedSequence().generate_state(1)[0])
-
-
-def _check_single_objective(study: Study) -> None:
-    if len(study.directions) > 1:
-        raise ValueError(
-            "CoarseSampler supports single-objective studies only: its predictor ranks "
-            "candidates by one value"
-        )
 
 
 def _sobol(d: int, seed: Any) -> qmc.Sobol:

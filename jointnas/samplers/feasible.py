@@ -7,25 +7,20 @@ checked before the trial starts. ``FeasibleSampler`` is the plain Optuna sampler
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import optuna
 from optuna.distributions import BaseDistribution
-from optuna.samplers import BaseSampler, RandomSampler
+from optuna.samplers import BaseSampler
 from optuna.study import Study
 from optuna.trial import FrozenTrial
 
 from jointnas.errors import InfeasibleConstraintError
+from jointnas.samplers.support import Constraint, RandomFallback, fresh_seed, is_feasible
 from jointnas.spaces.encoding import Encoder, Params
 
-Constraint = Callable[[Mapping[str, Any]], Sequence[float]]
-
-
-def is_feasible(values: Sequence[float]) -> bool:
-    """Optuna's convention: feasible when every constraint value is <= 0."""
-    return all(v <= 0 for v in values)
+__all__ = ["Constraint", "FeasibleSampler", "is_feasible", "sample_feasible"]
 
 
 def sample_feasible(
@@ -72,12 +67,14 @@ class FeasibleSampler(BaseSampler):
             raise ValueError(f"max_tries must be >= 1, got {max_tries}")
         self._encoder = Encoder(search_space)
         self._constraint = constraint
-        self._seed = _fresh_seed() if seed is None else int(seed)
+        self._seed = fresh_seed() if seed is None else int(seed)
         self._max_tries = max_tries
-        self._fallback = RandomSampler(seed=self._seed)
+        self._fallback = RandomFallback(
+            sampler="FeasibleSampler", distributions=search_space, seed=self._seed
+        )
 
     def reseed_rng(self) -> None:
-        self._seed = _fresh_seed()
+        self._seed = fresh_seed()
         self._fallback.reseed_rng()
 
     def infer_relative_search_space(
@@ -100,12 +97,4 @@ class FeasibleSampler(BaseSampler):
         param_name: str,
         param_distribution: BaseDistribution,
     ) -> Any:
-        optuna.logging.get_logger(__name__).warning(
-            f"parameter {param_name!r} is outside the sampler's search space; sampled at random"
-        )
         return self._fallback.sample_independent(study, trial, param_name, param_distribution)
-
-
-def _fresh_seed() -> int:
-    """A random 32-bit seed (Optuna's RandomSampler refuses larger ones)."""
-    return int(np.random.SeedSequence().generate_state(1)[0])
