@@ -1,6 +1,6 @@
 """Vectorised adaptive genetic fine search: whole generations as one matrix.
 
-FBNetV3's fine search scores candidates with the predictor instead of training them, so what
+The fine search of JointNAS (Dai et al., 2020) scores candidates with the predictor, so what
 bounds it is bookkeeping per candidate. Here a generation is an encoded matrix: children come
 from ``jointnas.samplers.operators.breed`` (the same tournament, crossover, mutation and snapping
 as ``AdaptiveGeneticSampler``, as array operations on whole generations), the constraint is

@@ -26,7 +26,6 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -34,10 +33,17 @@ import optuna
 from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler
 from optuna.study import Study, StudyDirection
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 from scipy.stats import qmc
 
 from jointnas.errors import InfeasibleConstraintError
+from jointnas.samplers.coarse_trials import (
+    PROPOSAL_ATTR,
+    Taken,
+    held_candidates,
+    training_set,
+    valid_subset,
+)
 from jointnas.samplers.support import (
     RandomFallback,
     check_int,
@@ -46,11 +52,10 @@ from jointnas.samplers.support import (
     is_feasible,
     predict_rows,
 )
-from jointnas.spaces.encoding import Encoder, Params, check_value
+from jointnas.spaces.encoding import Encoder, Params
 
 SOURCE_ATTR = "coarse:source"
 PREDICTED_ATTR = "coarse:predicted"
-PROPOSAL_ATTR = "coarse:proposal"
 
 # Independent random streams per trial, so that e.g. the exploration coin never shifts the pool.
 _STARTUP_STREAM, _POOL_STREAM, _EXPLORE_STREAM = 1, 2, 3
@@ -58,33 +63,6 @@ _FIRST_CHUNK = 256  # first Sobol draw; later draws double the total (balance pr
 
 _logger = optuna.logging.get_logger(__name__)
 _SINGLE = "its predictor ranks candidates by one value"
-
-
-def _value_key(value: Any) -> tuple[str, Any]:
-    """Hashable, type-strict form of a param value (1, 1.0 and True must not collide)."""
-    return (type(value).__name__, value)
-
-
-class _Taken:
-    """Params that no new proposal may repeat, grouped by the names they fix.
-
-    A trial that asked for only some parameters (a conditional objective) blocks every
-    candidate that agrees with it on those: the rest did not influence its result.
-    """
-
-    def __init__(self) -> None:
-        self._groups: dict[tuple[str, ...], set[tuple[tuple[str, Any], ...]]] = {}
-
-    def add(self, record: Mapping[str, Any]) -> None:
-        if record:
-            names = tuple(record)
-            self._groups.setdefault(names, set()).add(tuple(_value_key(record[n]) for n in names))
-
-    def __contains__(self, params: Mapping[str, Any]) -> bool:
-        return any(
-            tuple(_value_key(params[n]) for n in names) in keys
-            for names, keys in self._groups.items()
-        )
 
 
 class _SharedScan:
@@ -250,12 +228,12 @@ class CoarseSampler(BaseSampler):
     # -- proposal ---------------------------------------------------------------------------------
     def _propose(self, study: Study, trial: FrozenTrial) -> Params | None:
         """The whole-space candidate for ``trial``, recorded on it; None when all is fixed."""
-        fixed = self._valid_subset(trial.system_attrs.get("fixed_params", {}))
+        fixed = valid_subset(self._encoder, trial.system_attrs.get("fixed_params", {}))
         if len(fixed) == len(self._encoder.names):
             return None  # an enqueued trial: Optuna uses its fixed values, nothing to choose
         trials = study.get_trials(deepcopy=False)
-        taken = self._taken(trials, exclude=trial._trial_id)
-        training = self._training_set(trials)
+        taken = held_candidates(self._encoder, trials, exclude=trial._trial_id)
+        training = training_set(self._encoder, trials)
         predicted: float | None = None
         if len(training) < self._n_startup:
             source, params = "sobol", self._startup(trial.number, fixed, taken)
@@ -277,7 +255,7 @@ class CoarseSampler(BaseSampler):
             storage.set_trial_system_attr(trial._trial_id, PREDICTED_ATTR, predicted)
         return params
 
-    def _startup(self, number: int, fixed: Params, taken: _Taken) -> Params:
+    def _startup(self, number: int, fixed: Params, taken: Taken) -> Params:
         """Trial ``number``'s point of the shared feasible Sobol prefix; its own seeded
         sequence where that point is taken, out of reach within max_tries, or where the trial
         fixes some parameters (then the shared prefix does not apply)."""
@@ -300,14 +278,14 @@ class CoarseSampler(BaseSampler):
         return scan.feasible[number] if number < len(scan.feasible) else None
 
     def _draw(
-        self, number: int, stream: int, fixed: Params, taken: _Taken, want: int
+        self, number: int, stream: int, fixed: Params, taken: Taken, want: int
     ) -> list[Params]:
         """Up to ``want`` distinct feasible candidates no other trial holds, from the seeded
         Sobol sequence of ``(seed, number, stream)``, within ``max_tries`` draws."""
         engine = _sobol(len(self._encoder.names), [self._seed, number, stream])
         first = max(_FIRST_CHUNK, 1 << max(want - 1, 0).bit_length())
         found: list[Params] = []
-        seen = _Taken()
+        seen = Taken()
         repeats: list[Params] = []
         tried = n_feasible = 0
         while len(found) < want and tried < self._max_tries:
@@ -351,72 +329,6 @@ class CoarseSampler(BaseSampler):
             raise TypeError(
                 f"constraint must return a sequence of floats, got {type(values).__name__}"
             ) from None
-
-    # -- study contents ---------------------------------------------------------------------------
-    def _valid_subset(self, params: Mapping[str, Any]) -> Params:
-        """The entries of ``params`` that are valid values of this space, normalised (an
-        enqueued ``x=1`` for a float ``x`` must compare equal to the proposal ``1.0``)."""
-        out: Params = {}
-        for name, value in params.items():
-            dist = self._encoder.distributions.get(name)
-            if dist is None:
-                continue
-            try:
-                out[name] = check_value(name, dist, value)
-            except ValueError:
-                continue
-        return out
-
-    def _record(self, trial: FrozenTrial) -> Params | None:
-        """What ``trial`` holds in this space: its params; for an unfinished trial also its
-        fixed params and its recorded proposal (what it will ask for). None if out of space."""
-        record: Params = {}
-        if trial.state != TrialState.COMPLETE:
-            record.update(trial.system_attrs.get("fixed_params", {}))
-            record.update(trial.system_attrs.get(PROPOSAL_ATTR, {}))
-        record.update(trial.params)
-        record = {n: v for n, v in record.items() if n in self._encoder.distributions}
-        valid = self._valid_subset(record)
-        return valid if len(valid) == len(record) else None
-
-    def _taken(self, trials: Sequence[FrozenTrial], *, exclude: int) -> _Taken:
-        taken = _Taken()
-        for t in trials:
-            if t._trial_id == exclude or t.state not in (
-                TrialState.RUNNING,
-                TrialState.WAITING,
-                TrialState.COMPLETE,
-            ):
-                continue
-            record = self._record(t)
-            if record:
-                taken.add(record)
-        return taken
-
-    def _training_set(self, trials: Sequence[FrozenTrial]) -> list[tuple[int, Params, float]]:
-        """Usable completed trials, ``(number, params, value)``, in completion order.
-
-        A parameter the objective never asked for (conditional spaces) is filled in from the
-        trial's recorded proposal: it did not affect the value. Trials outside the space, with
-        a non-finite value or without a complete candidate are left out.
-        """
-        rows: list[tuple[datetime, int, Params, float]] = []
-        for t in trials:
-            if t.state != TrialState.COMPLETE or t.values is None or len(t.values) != 1:
-                continue
-            value = float(t.values[0])
-            if not math.isfinite(value):
-                continue
-            merged = {**t.system_attrs.get(PROPOSAL_ATTR, {}), **t.params}
-            try:
-                params = self._encoder.validate(
-                    {n: v for n, v in merged.items() if n in self._encoder.distributions}
-                )
-            except ValueError:
-                continue
-            rows.append((t.datetime_complete or datetime.min, t.number, params, value))
-        rows.sort(key=lambda r: (r[0], r[1]))
-        return [(number, params, value) for _, number, params, value in rows]
 
     # -- predictor --------------------------------------------------------------------------------
     def _fit(self, training: Sequence[tuple[int, Params, float]], sign: float) -> None:
