@@ -24,7 +24,9 @@ from optuna.storages import JournalStorage
 from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import FrozenTrial, TrialState
 
-BEAT_ATTR = "jointnas:heartbeat"
+from jointnas import keys
+
+BEAT_ATTR = keys.HEARTBEAT
 
 
 class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):

@@ -38,6 +38,9 @@ PREDICTOR = "jointnas:predictor"  #: path, kind, trials of the fitted predictor
 FINE_RESULT = "jointnas:fine"  #: top candidates, history and speed of the fine search
 CALIBRATION_RESULT = "jointnas:calibration"
 
+# -- trial system attrs -------------------------------------------------------------------------
+HEARTBEAT = "jointnas:heartbeat"  #: last beat of a running trial on a journal file
+
 # -- trial user attrs ---------------------------------------------------------------------------
 STAGE = "stage"
 WORKER = "worker"  #: host:pid of the process that ran the trial
@@ -49,5 +52,6 @@ GENERATION = "generation"
 FAIL_REASON = "fail_reason"  #: a deliberate failure (diverged, infeasible): uses budget
 SKIPPED = "skipped"  #: a duplicate candidate that was not trained
 WEIGHTS = "weights"
+RESUMED_EPOCHS = "resumed_epochs"  #: epochs a final training restored from its checkpoint
 CURVE = "val_acc_curve"
 COST_KEYS = ("mflops", "params", "acts")

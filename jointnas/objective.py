@@ -184,7 +184,7 @@ class Objective:
         if checkpoint is not None:  # the weights file (if any) now holds the result
             checkpoint.unlink(missing_ok=True)
             if result.resumed_epochs:
-                trial.set_user_attr("resumed_epochs", result.resumed_epochs)
+                trial.set_user_attr(keys.RESUMED_EPOCHS, result.resumed_epochs)
         trial.set_user_attr(keys.CURVE, list(result.curve))
         for key, value in result.attrs.items():
             trial.set_user_attr(key, value)

@@ -220,7 +220,7 @@ def write_artifacts(
         {
             "trial": t.number,
             "val_acc": t.value,
-            "predicted_acc": t.user_attrs.get("predicted_acc"),
+            "predicted_acc": t.user_attrs.get(keys.PREDICTED_ACC),
             **{k: t.user_attrs.get(k) for k in ("mflops", "params", "acts")},
             **t.params,
         }
@@ -231,7 +231,7 @@ def write_artifacts(
     best = max(done, key=lambda t: t.value)
     summary = {**candidate_summary(space, best), "val_acc": best.value}
     files.write_text(out / "best.json", json.dumps(summary, indent=2, default=str))
-    weights = best.user_attrs.get("weights")
+    weights = best.user_attrs.get(keys.WEIGHTS)
     if weights and Path(weights).is_file():
         files.copy(weights, out / "best.safetensors")
     return summary

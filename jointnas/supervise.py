@@ -30,7 +30,7 @@ UNNEEDED_ATTR = keys.NOT_RETRIED
 MAX_RETRY = 3
 #: attrs of a trial that describe its run, not its candidate: not copied to the retry
 _RUN_USER_ATTRS = (keys.WORKER, DIED_ATTR)
-_RUN_SYSTEM_ATTRS = ("jointnas:heartbeat",)  # heartbeat.BEAT_ATTR: the retry starts afresh
+_RUN_SYSTEM_ATTRS = (keys.HEARTBEAT,)  # the retry starts afresh
 
 
 def fail_worker_trials(
