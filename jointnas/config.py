@@ -13,13 +13,12 @@ from typing import Any
 from jointnas.devices import worker_devices
 from jointnas.errors import ConfigError
 from jointnas.objective import Limits
-from jointnas.spaces import get_space
+from jointnas.spaces import DEFAULT_SPACE, get_space
 from jointnas.spaces.base import Space
 from jointnas.storage import check_multiprocess_storage
 from jointnas.train import resolve_device
 
 STAGES = ("coarse", "predictor", "fine", "final")
-DEFAULT_SPACE = "fbnetv3-small"
 
 
 @dataclass(frozen=True, kw_only=True)

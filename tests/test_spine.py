@@ -31,6 +31,11 @@ SPINE = [
     "evaluators",
     "describe.py",
     "keys.py",
+    "config.py",
+    "samplers",
+    "supervise.py",
+    "budget.py",
+    "devices.py",
 ]
 SPACE_WORDS = re.compile(r"fbnet|['\"](small|imagenet)['\"]", re.IGNORECASE)
 

@@ -6,7 +6,7 @@ that was not mutated keeps its parent's exact value (a decoded float could diffe
 the last bit). What the sampler adds around the engine is what an Optuna study needs:
 
 * **Constraints are checked before training.** Every proposal satisfies the cheap constraint
-  (capped rejection), as in FBNetV3, where a candidate over the resource limit is never trained.
+  (capped rejection), as in JointNAS, where a candidate over the resource limit is never trained.
 * **No repeats.** A proposal never repeats a candidate already evaluated or in flight, unless
   the reachable space is used up: then a feasible duplicate beats stopping the study.
 """

@@ -1,6 +1,6 @@
-"""FBNetV3's constrained coarse search as an Optuna sampler.
+"""JointNAS's constrained coarse search as an Optuna sampler.
 
-FBNetV3 searches in two stages. The coarse stage, this module, trains a handful of quasi-random
+JointNAS searches in two stages. The coarse stage, this module, trains a handful of quasi-random
 candidates that satisfy the resource limit, fits an accuracy predictor on them, and from then
 on trains the candidate the predictor ranks best in a large quasi-random pool of feasible
 candidates; the predictor is refitted as measurements arrive. Every pool member is checked
@@ -80,7 +80,7 @@ class _SharedScan:
 
 
 class CoarseSampler(BaseSampler):
-    """Predictor-ranked proposals from a feasible quasi-random pool (FBNetV3's coarse search).
+    """Predictor-ranked proposals from a feasible quasi-random pool (JointNAS's coarse search).
 
     Args:
         search_space: the fixed space, name -> Optuna distribution. Proposals cover all of it;

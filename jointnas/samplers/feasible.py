@@ -1,6 +1,6 @@
 """Random sampling under a cheap pre-evaluation constraint.
 
-FBNetV3 never trains a candidate that breaks the resource limit: the limit is analytic, so it is
+JointNAS never trains a candidate that breaks the resource limit: the limit is analytic, so it is
 checked before the trial starts. ``FeasibleSampler`` is the plain Optuna sampler for that, and
 ``sample_feasible`` the capped rejection loop that the coarse-search sampler builds on.
 """

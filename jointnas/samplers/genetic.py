@@ -1,6 +1,6 @@
-"""FBNetV3's adaptive genetic fine search as an Optuna sampler.
+"""JointNAS's adaptive genetic fine search as an Optuna sampler.
 
-FBNetV3 (Dai et al., 2020) ends its search with an *adaptive genetic* stage: it starts from the
+JointNAS (Dai et al., 2020) ends its search with an *adaptive genetic* stage: it starts from the
 best candidates of the coarse stage, breeds children by mutation and crossover, keeps the best of
 parents and children, and, once an accuracy predictor exists, lets the predictor choose which of
 many children are worth training. ``AdaptiveGeneticSampler`` is that stage for any fixed Optuna
@@ -57,7 +57,7 @@ _SINGLE = "it ranks parents by one value"
 
 
 class AdaptiveGeneticSampler(BaseGASampler):
-    """FBNetV3's adaptive genetic search over a fixed search space, under a cheap constraint.
+    """JointNAS's adaptive genetic search over a fixed search space, under a cheap constraint.
 
     Generation 0 is the initial population: the ``population_size`` best completed trials that
     predate the genetic search (this study's own trials without a generation tag, or those of the
@@ -79,7 +79,7 @@ class AdaptiveGeneticSampler(BaseGASampler):
     With a ``predictor`` (an object with ``fit(X, y)`` and ``predict(X)`` on encoded matrices, as
     the jointnas predictors have), each generation fits it on every completed trial, breeds
     ``candidates_per_child * population_size`` distinct feasible children, scores them in one
-    ``predict`` call and proposes the best-predicted ones: FBNetV3's way of spending trainings
+    ``predict`` call and proposes the best-predicted ones: JointNAS's way of spending trainings
     only on children the predictor likes. If the predictor cannot be fitted yet (too few points:
     it raises ``ValueError``), that generation breeds without it.
 

@@ -1,6 +1,6 @@
 """The genetic sampler's predictor mode: train only the children a predictor ranks best.
 
-FBNetV3 spends trainings only on children its accuracy predictor likes: each generation, fit the
+JointNAS spends trainings only on children its accuracy predictor likes: each generation, fit the
 predictor on every completed trial, breed many more children than will be trained, score them
 in one ``predict`` call, and propose the best-predicted ones. The ranking is made once per
 generation and stored in the study (like the rest of the sampler's state), so parallel workers

@@ -14,7 +14,11 @@ from jointnas.spaces.encoding import Encoder
 from jointnas.spaces.fbnetv3 import PRESETS, Arch, FBNetV3Space, Preset, Stage, StageSpec
 from jointnas.spaces.registry import get_space, register, registered, space_from_record
 
+#: the space ``jointnas run`` searches when none is named
+DEFAULT_SPACE = "fbnetv3-small"
+
 __all__ = [
+    "DEFAULT_SPACE",
     "PRESETS",
     "Arch",
     "Candidate",
