@@ -153,3 +153,18 @@ def test_predictors_beat_mflops_alone_on_the_recorded_table(kind):
     tau = ranking_metrics(y[test], model.predict([params[i] for i in test]))["kendall_tau"]
     baseline = ranking_metrics(y[test], frame["mflops"].to_numpy()[test])["kendall_tau"]
     assert tau > baseline + 0.1, (tau, baseline)
+
+
+def test_neural_predictor_on_a_plain_optuna_space_skips_the_cost_proxy():
+    """A DistributionSpace has no network: no analytic cost, so no proxy pretraining, and the
+    predictor still fits (the row-by-row cost fallback must pass that on, not fail)."""
+    from optuna.distributions import FloatDistribution
+
+    from jointnas.spaces.base import DistributionSpace
+
+    space = DistributionSpace({"x": FloatDistribution(0, 1), "y": FloatDistribution(0, 1)})
+    rng = np.random.default_rng(0)
+    params = [space.sample(rng) for _ in range(30)]
+    model = NeuralPredictor(space=space, seed=0).fit(params, np.array([p["x"] for p in params]))
+    assert model.proxy_trained is False
+    assert np.all(np.isfinite(model.predict(params)))

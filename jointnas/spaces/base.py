@@ -260,3 +260,13 @@ class DistributionSpace(Space):
 
     def to_params(self, candidate: Candidate) -> Params:
         return self.validate(candidate.arch)
+
+    def cost(self, arch: Any, *, num_classes: int, in_channels: int) -> Cost:
+        """A plain Optuna space describes no network: NotImplementedError, which tells cost
+        users (the neural predictor's proxy pretraining) to do without (also row by row)."""
+        raise NotImplementedError(f"space {self.name!r} has no network, so no analytic cost")
+
+    def build_model(
+        self, arch: Any, *, num_classes: int, in_channels: int, seed: int | None = None
+    ) -> torch.nn.Module:
+        raise NotImplementedError(f"space {self.name!r} has no network to build")
