@@ -27,7 +27,6 @@ from jointnas.spaces.fbnetv3 import FBNetV3Space
 class ScalarCostSpace(FBNetV3Space):
     """``fbnetv3-small`` as a space that brought only its scalar cost."""
 
-    vectorised_cost = False
     cost_batch = Space.cost_batch
 
 

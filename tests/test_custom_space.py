@@ -111,6 +111,7 @@ def test_the_space_keeps_the_contract(one_torch_thread):
 
     space = jointnas.spaces.get_space("plain-conv")
     assert space.key == "plain-conv" and space.vectorised_cost is False
+    assert jointnas.spaces.get_space("fbnetv3-small").vectorised_cost is True
     for params in (space.smallest_params(), space.largest_params()):
         cand = space.decode(params)
         assert space.to_params(cand) == space.validate(params)

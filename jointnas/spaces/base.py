@@ -5,7 +5,7 @@ dataclasses. Sampling, suggesting, encoding and fingerprinting are derived from 
 distributions here, once. What a space module brings itself:
 
 * ``distributions``, ``decode`` and its inverse ``to_params`` (the data);
-* ``recipe_names``: the architecture/recipe split (``arch_params`` / ``recipe_params``); the
+* ``recipe_names``: the architecture/recipe split (``arch_names`` / ``arch_params``); the
   recipe decodes into the shared ``jointnas.recipe.Recipe`` (or None: the evaluator's default);
 * ``cost(arch, ...)``: the exact analytic cost (MFLOPs, params, activations) of the network;
 * ``cost_batch(X, ...)``: optionally, a vectorised twin over an encoded population (the base
@@ -68,8 +68,6 @@ class Space(ABC):
     recipe_names: tuple[str, ...] = ()
     #: the task ``jointnas spaces`` / ``describe`` size networks for when none is given
     default_task: Mapping[str, int] = {"num_classes": 10, "in_channels": 1}
-    #: True where ``cost_batch`` is a real vectorised twin, not the row-by-row fallback
-    vectorised_cost: bool = False
 
     @property
     @abstractmethod
@@ -95,8 +93,7 @@ class Space(ABC):
 
     def cost_batch(self, X: np.ndarray, *, num_classes: int, in_channels: int) -> Cost:
         """Cost of an encoded population (rows of ``encode``) as a Cost of int64 arrays. This
-        fallback decodes row by row; spaces with a vectorised twin override it and set
-        ``vectorised_cost``."""
+        fallback decodes row by row; spaces with a vectorised twin override it."""
         costs = [
             self.cost(self.decode(p).arch, num_classes=num_classes, in_channels=in_channels)
             for p in self.decode_matrix(np.asarray(X, dtype=float))
@@ -104,6 +101,11 @@ class Space(ABC):
         return Cost(
             *(np.asarray([getattr(c, k) for c in costs], dtype=np.int64) for k in COST_FIELDS)
         )
+
+    @property
+    def vectorised_cost(self) -> bool:
+        """True where ``cost_batch`` is a vectorised twin, not the row-by-row fallback."""
+        return type(self).cost_batch is not Space.cost_batch
 
     def build_model(
         self, arch: Any, *, num_classes: int, in_channels: int, seed: int | None = None
@@ -133,9 +135,6 @@ class Space(ABC):
     def arch_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """The architecture part of a params dict (what a pinned-architecture run takes)."""
         return {k: v for k, v in params.items() if k not in self.recipe_names}
-
-    def recipe_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in params.items() if k in self.recipe_names}
 
     def smallest_params(self) -> Params:
         """The cheapest candidate (see the module docstring for the default rule)."""

@@ -193,8 +193,6 @@ class FBNetV3Space(Space):
     def distributions(self) -> Mapping[str, BaseDistribution]:
         return self._dists
 
-    vectorised_cost = True
-
     def cost_batch(self, X: Any, *, num_classes: int, in_channels: int) -> Cost:
         return batch_cost(self, X, num_classes=num_classes, in_channels=in_channels)
 
