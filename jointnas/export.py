@@ -82,8 +82,6 @@ def export_trial(
     device: str = "auto",
 ) -> dict[str, Any]:
     """Write ``candidate.json`` and ``weights.safetensors`` for trial ``number`` into ``out``."""
-    from safetensors.torch import save_file
-
     study = load_study(storage, study_name)
     check_layout(study)
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
@@ -106,9 +104,7 @@ def export_trial(
             data = load_dataset(study.user_attrs.get(keys.DATASET, "mnist5k"), seed=seed)
         evaluator = TrainFromScratch(data=data, epochs=epochs, device=device)
         result = evaluator.evaluate(space, cand, seed=trial_seed(seed, number))
-        state = {k: v.detach().cpu().contiguous() for k, v in result.model.state_dict().items()}
-        with files.atomic_path(out / WEIGHTS) as tmp:
-            save_file(state, str(tmp))
+        files.write_weights(result.model, out / WEIGHTS)
         source = {"weights": f"trained here for {epochs} epochs", "val_acc": result.value}
     summary = {"study": study_name, **candidate_summary(space, trial), **source}
     files.write_text(out / "candidate.json", json.dumps(summary, indent=2, default=str))

@@ -11,6 +11,7 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 @contextmanager
@@ -36,3 +37,15 @@ def copy(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
     with atomic_path(dst) as tmp:
         shutil.copyfile(src, tmp)
     return Path(dst)
+
+
+def write_weights(model: Any, path: str | os.PathLike) -> Path:
+    """A network's state dict as a safetensors file (loads without running code), written
+    atomically: a killed run never leaves half a weights file."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp))
+    return path

@@ -74,15 +74,8 @@ def trial_seed(seed: int, number: int) -> int:
 
 
 def save_weights(model: torch.nn.Module, directory: str, trial: optuna.Trial) -> str:
-    """Save a trained network's state dict as safetensors (loads without running code)."""
-    from safetensors.torch import save_file
-
-    path = Path(directory) / f"trial_{trial.number}.safetensors"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    with files.atomic_path(path) as tmp:  # a killed run never leaves half a weights file
-        save_file(state, str(tmp))
-    return str(path)
+    """Save a trained network's state dict as ``trial_<number>.safetensors`` in ``directory``."""
+    return str(files.write_weights(model, Path(directory) / f"trial_{trial.number}.safetensors"))
 
 
 def record_constraints(trial: optuna.Trial, names: Sequence[str], values: Sequence[float]) -> None:
