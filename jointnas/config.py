@@ -58,6 +58,9 @@ class RunConfig:
     fix_arch: dict | None = None
     #: "coarse" (Sobol start, then predictor-ranked) or "random" (uniform feasible candidates)
     coarse_sampler: str = "coarse"
+    #: quasi-random coarse trials before the sampler's surrogate takes over; None: the
+    #: sampler's default, min(searched params + 1, 10)
+    startup_trials: int | None = None
     #: seconds between a running trial's heartbeats; None: no heartbeat (killed trials stay
     #: RUNNING and are not retrained)
     heartbeat: int | None = 60
@@ -84,6 +87,8 @@ class RunConfig:
         for name in ("fine_generations", "fine_record", "final_top", "final_epochs"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 0")
+        if self.startup_trials is not None and self.startup_trials < 1:
+            raise ConfigError(f"--startup-trials must be >= 1, got {self.startup_trials}")
         if self.heartbeat is not None and self.heartbeat < 1:
             raise ConfigError(f"heartbeat must be >= 1 second, got {self.heartbeat}")
         if self.schedule_epochs is not None and self.schedule_epochs < self.epochs:

@@ -142,6 +142,17 @@ class Objective:
         samplers are given, so they never propose what the objective would refuse."""
         return self.limits.values(self.measure(self.space.decode(params).arch))
 
+    def constraint_batch(self, X: np.ndarray) -> np.ndarray:
+        """``constraint`` on a batch of encoded rows, (rows, limits), by the space's vectorised
+        cost: what lets the coarse sampler check thousands of candidates per proposal."""
+        c = self.space.cost_batch(
+            X, num_classes=self.evaluator.num_classes, in_channels=self.evaluator.in_channels
+        )
+        values = self.limits.values(c)
+        if not values:
+            return np.zeros((len(X), 0))
+        return np.stack([np.asarray(v, dtype=float) for v in values], axis=1)
+
     def __call__(self, trial: optuna.Trial) -> float:
         # first, so a process killed at any later point can be matched to its running trial
         trial.set_user_attr(keys.WORKER, f"{socket.gethostname()}:{os.getpid()}")

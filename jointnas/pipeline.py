@@ -31,7 +31,6 @@ from jointnas.errors import InfeasibleConstraintError
 from jointnas.evaluators import TrainFromScratch
 from jointnas.layout import open_stage_study
 from jointnas.objective import CandidateRejected, Limits, Objective
-from jointnas.predictors import XGBoostPredictor
 from jointnas.samplers import CoarseSampler, FeasibleSampler, sample_feasible
 from jointnas.samplers.feasible import Constraint
 from jointnas.spaces.base import Space
@@ -168,7 +167,8 @@ def coarse_stage(
     progress: bool,
 ) -> optuna.Study:
     """Score ``config.trials`` feasible candidates (resuming: only the missing ones): the first
-    half quasi-random, the rest ranked by an XGBoost predictor refitted as trials complete."""
+    few quasi-random, the rest proposed by the coarse sampler's surrogate (expected improvement
+    over feasible candidates checked by the space's vectorised cost)."""
     sampler: optuna.samplers.BaseSampler
     if config.coarse_sampler == "random":  # uniform feasible candidates (e.g. a recorded table)
         sampler = FeasibleSampler(
@@ -177,9 +177,8 @@ def coarse_stage(
     else:
         sampler = CoarseSampler(
             search_space=space.distributions,
-            constraint=objective.constraint,
-            predictor=XGBoostPredictor(space=space, seed=config.seed),
-            n_startup_trials=max(4, config.trials // 2),
+            constraint_batch=objective.constraint_batch,
+            n_startup_trials=config.startup_trials,
             seed=config.seed,
         )
     study = open_stage_study(

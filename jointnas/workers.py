@@ -52,6 +52,7 @@ SHARED = (
     "batch_size",
     "fix_arch",
     "coarse_sampler",
+    "startup_trials",
     "heartbeat",
 )
 

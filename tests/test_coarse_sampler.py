@@ -301,13 +301,24 @@ class Spy:
         return self.model.predict(X)
 
 
-def test_any_regressor_one_predict_per_proposal_and_refit_interval() -> None:
+def test_any_regressor_batched_predicts_per_proposal_and_refit_interval() -> None:
     spy = Spy()
-    sampler = coarse(MIXED, predictor=spy, refit_interval=3, exploration=0.0, pool_size=64)
+    sampler = coarse(
+        MIXED, predictor=spy, refit_interval=3, exploration=0.0, pool_size=64, local_search=False
+    )
     run(sampler, MIXED, 13)
     width = Encoder(MIXED).width
-    assert spy.predicts == [(64, width)] * 9  # trials 4..12, one call each on the whole pool
+    # trials 4..12: one call on the whole pool, one on the proposal (its recorded prediction)
+    assert spy.predicts == [(64, width), (1, width)] * 9
     assert spy.fits == [(4, width), (7, width), (10, width)]  # every 3 new completed trials
+
+
+def test_local_search_scores_whole_batches() -> None:
+    spy = Spy()
+    run(coarse(MIXED, predictor=spy, exploration=0.0, pool_size=64), MIXED, 6)
+    # per proposal: pool + incumbents' mutants, 3 hill-climb rounds, the proposal itself
+    assert len(spy.predicts) == 2 * 5
+    assert spy.predicts[0][0] > 64 and all(n >= 1 for n, _ in spy.predicts)
 
 
 def test_plain_xgboost_regressor_and_an_unseeded_sampler_work() -> None:

@@ -26,6 +26,7 @@ def _run_config(args: argparse.Namespace, **overrides):
             "workers",
             "heartbeat",
             "devices",
+            "startup_trials",
         )
         if hasattr(args, k)
     }

@@ -154,6 +154,13 @@ def build_parser() -> argparse.ArgumentParser:
         "with auto/cuda, every visible GPU in turn)",
     )
     run.add_argument(
+        "--startup-trials",
+        type=_positive_int,
+        default=None,
+        help="quasi-random coarse trials before the surrogate proposes (default: searched "
+        "params + 1, at most 10)",
+    )
+    run.add_argument(
         "--heartbeat",
         type=_positive_int,
         default=60,

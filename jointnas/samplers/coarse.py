@@ -1,187 +1,175 @@
-"""JointNAS's constrained coarse search as an Optuna sampler.
+"""JointNAS's constrained coarse search as an Optuna sampler, for any study script.
 
-JointNAS searches in two stages. The coarse stage, this module, trains a handful of quasi-random
-candidates that satisfy the resource limit, fits an accuracy predictor on them, and from then
-on trains the candidate the predictor ranks best in a large quasi-random pool of feasible
-candidates; the predictor is refitted as measurements arrive. Every pool member is checked
-against the cheap constraint *before* ranking, so no training is ever spent on a candidate that
-breaks the limit.
+The coarse stage trains a few quasi-random feasible candidates, then a surrogate proposes each
+next one: an ensemble (``surrogate.py``) fitted on the completed trials gives a mean and a
+spread, an acquisition (expected improvement by default) scores candidates, and the proposal is
+the best-scored of a feasible quasi-random pool, mutations of the best trials and a short
+hill-climb from the best-scored (``acquisition.py``). The constraint is cheap and known, so
+every candidate is checked *before* it is scored: no trial is spent on one that breaks the limit.
 
-``CoarseSampler`` does this for any fixed Optuna search space (int, float, log, step,
-categorical) and any regressor with ``fit(X, y)``/``predict(X)`` on the ``Encoder`` features.
+``CoarseSampler(seed=0)`` is a drop-in for ``TPESampler``: without ``search_space`` it infers the
+space like TPE and GPSampler (the intersection of the completed trials' distributions) and
+samples other parameters at random. Design rules, so several workers and a resumed study behave
+like one process:
 
-Design rules, each there so that several workers and a resumed study behave like one process:
-
-* Everything random is seeded by ``(seed, trial.number, stream)``: a trial number always gets
-  the same proposal, whichever worker asks and whenever, given the same study contents.
+* Everything random is seeded by ``(seed, trial.number, stream)``.
 * The model is a pure function of the storage: it is fitted on the first ``m`` usable completed
-  trials in completion order, ``m`` following the refit schedule. The in-memory model is only a
-  cache keyed by those trials, so a fresh process refits exactly the same model.
+  trials in completion order, ``m`` following the refit schedule, plus the running trials'
+  recorded proposals as fantasised observations at their predicted mean (so workers do not
+  all propose the neighbours of one incumbent). The in-memory model is only a cache.
 * A proposal is written to the trial (``coarse:proposal``) before ``sample_relative`` returns,
   so other workers see it while the trial is still running and never propose it again.
 """
 
 from __future__ import annotations
 
-import math
+import dataclasses
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution
-from optuna.samplers import BaseSampler
+from optuna.samplers import BaseSampler, RandomSampler
+from optuna.search_space import IntersectionSearchSpace
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial
-from scipy.stats import qmc
+from scipy.special import ndtr
 
-from jointnas.errors import InfeasibleConstraintError
+from jointnas.samplers import acquisition as acq
+from jointnas.samplers.candidates import (
+    FIRST_CHUNK,
+    BatchConstraint,
+    Checker,
+    chunk_size,
+    feasible_pool,
+    sobol,
+)
+from jointnas.samplers.coarse_setup import Settings, check_settings, default_surrogate
 from jointnas.samplers.coarse_trials import (
     PROPOSAL_ATTR,
     Taken,
     held_candidates,
+    pending_candidates,
     training_set,
     valid_subset,
 )
-from jointnas.samplers.support import (
-    RandomFallback,
-    check_int,
-    check_single_objective,
-    fresh_seed,
-    is_feasible,
-    predict_rows,
-)
+from jointnas.samplers.operators import Genes
+from jointnas.samplers.support import RandomFallback, check_single_objective, fresh_seed
+from jointnas.samplers.surrogate import transform_target
 from jointnas.spaces.encoding import Encoder, Params
 
 SOURCE_ATTR = "coarse:source"
 PREDICTED_ATTR = "coarse:predicted"
 
 # Independent random streams per trial, so that e.g. the exploration coin never shifts the pool.
-_STARTUP_STREAM, _POOL_STREAM, _EXPLORE_STREAM = 1, 2, 3
-_FIRST_CHUNK = 256  # first Sobol draw; later draws double the total (balance properties)
-
+_STARTUP_STREAM, _POOL_STREAM, _EXPLORE_STREAM, _ACQ_STREAM = 1, 2, 3, 4
+_SINGLE = "its surrogate ranks candidates by one value"
 _logger = optuna.logging.get_logger(__name__)
-_SINGLE = "its predictor ranks candidates by one value"
 
 
-class _SharedScan:
-    """Feasible points of the one scrambled Sobol sequence that all startup trials share.
+class _Space:
+    """What the sampler derives from one search space: encoder, genes, startup scan, model."""
 
-    Startup trial ``n`` takes the ``n``-th feasible point, so the startup set is a prefix of one
-    low-discrepancy sequence restricted to the feasible region, and concurrent workers (different
-    trial numbers) never collide. Derived from the seed alone, hence safe to cache.
-    """
-
-    def __init__(self, engine: qmc.Sobol) -> None:
-        self.engine = engine
-        self.tried = 0
-        self.feasible: list[Params] = []
+    def __init__(self, distributions: Mapping[str, BaseDistribution], seed: int) -> None:
+        self.encoder = Encoder(distributions)
+        self.genes = Genes.of(self.encoder)
+        self.scan = sobol(len(self.encoder.names), seed)  # the startup trials' shared sequence
+        self.scan_tried = 0
+        self.scan_rows: list[np.ndarray] = []
+        self.model: Any = None
+        self.fitted_on: tuple[Any, ...] | None = None
 
 
 class CoarseSampler(BaseSampler):
-    """Predictor-ranked proposals from a feasible quasi-random pool (JointNAS's coarse search).
+    """Surrogate-guided proposals under a cheap constraint (JointNAS's coarse search).
 
     Args:
-        search_space: the fixed space, name -> Optuna distribution. Proposals cover all of it;
-            a trial uses only the parameters it asks for.
+        search_space: name -> Optuna distribution. ``None`` (default): inferred from the
+            study like TPE/GPSampler; parameters outside it are sampled at random.
         constraint: cheap pre-evaluation function ``params -> values``, feasible when every
             value is <= 0 (Optuna's convention). ``None``: everything is feasible.
-        predictor: any object with ``fit(X, y)`` and ``predict(X)`` on rows of
-            ``Encoder(search_space).encode(...)``; larger predictions are better (the sampler
-            negates the objective of a minimising study). Default: a seeded
-            ``XGBoostPredictor`` on ``DistributionSpace(search_space)``.
-        n_startup_trials: usable completed trials needed before the predictor takes over
-            (raised to the predictor's ``min_points`` where it has one).
-        pool_size: feasible candidates ranked per proposal, in one ``predict`` call.
-        refit_interval: refit after this many newly completed trials (fitting can cost more
-            than ranking, e.g. the neural predictor).
-        exploration: probability of proposing a random pool member instead of the best, so the
-            search keeps sampling where the predictor is wrong.
+        constraint_batch: the same constraint on a whole batch of encoded rows (``(n, width)``
+            of ``Encoder(search_space)`` -> ``(n, m)`` values); needs ``search_space``. Used
+            instead of ``constraint`` where given: jointnas spaces pass their vectorised cost.
+        surrogate: ``"xgboost"`` (bagged trees, default), ``"neural"`` (a deep ensemble of the
+            JointNAS predictor) or a function ``seed -> regressor`` with ``fit``/``predict``.
+        predictor: one regressor used as it is (a mean, no spread); overrides ``surrogate``.
+        ensemble_size: members of the ensemble (each on its own bootstrap resample).
+        acquisition: ``"ei"`` (expected improvement), ``"thompson"`` or ``"mean"``.
+        target: ``"rank"`` (normal scores of the ranks) or ``"standard"`` (z-scores).
+        local_search: maximise the acquisition also over mutations of the best trials and a
+            short hill-climb (else over the quasi-random pool only).
+        n_startup_trials: quasi-random trials before the surrogate; ``None``: ``min(d + 1, 10)``
+            for ``d`` parameters (raised to a predictor's ``min_points``).
+        pool_size: feasible quasi-random candidates per proposal.
+        refit_interval, refit_growth: the surrogate is refitted when the trials it was fitted on
+            have grown by ``max(refit_interval, refit_growth * trials)``; in between, the last
+            fit is reused (at 1,000 trials, a refit every 50).
+        exploration: probability of proposing a random pool member instead of the best.
         seed: makes every proposal a function of ``(seed, trial.number)`` and the study.
-        max_tries: cap on candidates drawn per rejection loop; a constraint no candidate in
-            ``max_tries`` satisfies raises ``InfeasibleConstraintError``.
+        max_tries: cap on quasi-random draws per pool; a constraint none of ``max_tries``
+            candidates satisfies raises ``InfeasibleConstraintError``.
     """
 
     def __init__(
         self,
         *,
-        search_space: Mapping[str, BaseDistribution],
-        constraint: Callable[[dict[str, Any]], Sequence[float]] | None = None,
+        search_space: Mapping[str, BaseDistribution] | None = None,
+        constraint: Callable[[dict[str, Any]], Any] | None = None,
+        constraint_batch: BatchConstraint | None = None,
+        surrogate: str | Callable[[int], Any] = "xgboost",
         predictor: object | None = None,
-        n_startup_trials: int = 10,
-        pool_size: int = 2000,
+        ensemble_size: int = 5,
+        acquisition: str = "ei",
+        target: str = "rank",
+        local_search: bool = True,
+        n_startup_trials: int | None = None,
+        pool_size: int = 2048,
         refit_interval: int = 1,
+        refit_growth: float = 0.05,
         exploration: float = 0.1,
         seed: int | None = None,
         max_tries: int = 10_000,
     ) -> None:
-        if not isinstance(search_space, Mapping):
-            raise TypeError(
-                f"search_space must be a mapping name -> distribution, got "
-                f"{type(search_space).__name__}"
+        args = dict(locals())
+        del args["self"]
+        self._settings: Settings = check_settings(**args)
+        s = self._settings
+        self._seed = fresh_seed() if s.seed is None else s.seed
+        self._fixed = None if s.search_space is None else _Space(s.search_space, self._seed)
+        self._intersection = IntersectionSearchSpace(include_pruned=True)
+        self._random = RandomSampler(seed=self._seed % 2**32)
+        self._fallback = (
+            None
+            if self._fixed is None
+            else RandomFallback(
+                sampler="CoarseSampler",
+                distributions=self._fixed.encoder.distributions,
+                seed=self._seed % 2**32,
+                once=True,
             )
-        try:
-            self._encoder = Encoder(search_space)
-        except (TypeError, ValueError) as exc:
-            raise type(exc)(f"search_space: {exc}") from None
-        if constraint is not None and not callable(constraint):
-            raise TypeError("constraint must be None or a callable params -> sequence of floats")
-        if predictor is not None and not (
-            callable(getattr(predictor, "fit", None))
-            and callable(getattr(predictor, "predict", None))
-        ):
-            raise TypeError(
-                f"predictor must have fit(X, y) and predict(X) methods, got "
-                f"{type(predictor).__name__}"
-            )
-        self._n_startup_trials = check_int("n_startup_trials", n_startup_trials, 1)
-        self._pool_size = check_int("pool_size", pool_size, 1)
-        self._refit_interval = check_int("refit_interval", refit_interval, 1)
-        self._max_tries = check_int("max_tries", max_tries, 1)
-        if self._pool_size > self._max_tries:
-            raise ValueError(
-                f"pool_size ({pool_size}) must be <= max_tries ({max_tries}): the pool is drawn "
-                "within max_tries candidates"
-            )
-        if isinstance(exploration, bool) or not isinstance(exploration, (int, float)):
-            raise TypeError(f"exploration must be a float, got {type(exploration).__name__}")
-        if not 0.0 <= exploration <= 1.0:
-            raise ValueError(f"exploration must be in [0, 1], got {exploration}")
-        if seed is not None:
-            seed = check_int("seed", seed, 0)
-        self._exploration = float(exploration)
-        self._constraint = constraint
-        self._seed = fresh_seed() if seed is None else seed
-        if predictor is None:
-            from jointnas.predictors.xgb import XGBoostPredictor
-            from jointnas.spaces.base import DistributionSpace
-
-            predictor = XGBoostPredictor(
-                space=DistributionSpace(self._encoder.distributions), seed=self._seed % 2**31
-            )
-        self._predictor: Any = predictor
-        # A predictor that cannot fit on fewer than `min_points` rows would fail mid-study.
-        self._n_startup = max(self._n_startup_trials, int(getattr(predictor, "min_points", 1)))
-        self._fallback = RandomFallback(  # RandomSampler's legacy seeding is 32-bit
-            sampler="CoarseSampler",
-            distributions=self._encoder.distributions,
-            seed=self._seed % 2**32,
-            once=True,
         )
         self._init_caches()
 
     # -- state that is never persisted: locks and caches derived from seed and storage ---------
     def _init_caches(self) -> None:
         # One lock around propose + record: threads of one process must see each other's
-        # proposals, and the predictor object is shared.
+        # proposals, and the surrogate is shared.
         self._lock = threading.RLock()
-        self._shared: _SharedScan | None = None
-        self._fitted_on: tuple[int, ...] | None = None
+        self._reset_spaces()
+
+    def _reset_spaces(self) -> None:
+        """Drop everything derived from the seed (never the lock: Optuna reseeds a sampler
+        from each thread of ``optimize(n_jobs=...)`` while others may be proposing)."""
+        self._spaces: dict[tuple[tuple[str, str], ...], _Space] = {}
+        if self._fixed is not None:
+            self._fixed = _Space(self._fixed.encoder.distributions, self._seed)
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        for key in ("_lock", "_shared", "_fitted_on"):
+        for key in ("_lock", "_spaces"):
             state.pop(key, None)
         return state
 
@@ -192,25 +180,33 @@ class CoarseSampler(BaseSampler):
     def reseed_rng(self) -> None:
         with self._lock:
             self._seed = fresh_seed()
-            self._shared = None
-            self._fallback.reseed_rng()
+            self._reset_spaces()
+            self._random.reseed_rng()
+            if self._fallback is not None:
+                self._fallback.reseed_rng()
 
     # -- Optuna's sampler interface --------------------------------------------------------------
     def infer_relative_search_space(
         self, study: Study, trial: FrozenTrial
     ) -> dict[str, BaseDistribution]:
         check_single_objective(study, "CoarseSampler", _SINGLE)
-        # A copy: wrappers such as PartialFixedSampler delete their fixed names from it.
-        return dict(self._encoder.distributions)
+        if self._fixed is not None:
+            # A copy: wrappers such as PartialFixedSampler delete their fixed names from it.
+            return dict(self._fixed.encoder.distributions)
+        inferred = self._intersection.calculate(study)
+        return {n: d for n, d in inferred.items() if not d.single()}
 
     def sample_relative(
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
     ) -> dict[str, Any]:
         check_single_objective(study, "CoarseSampler", _SINGLE)
-        if not any(name in self._encoder.distributions for name in search_space):
+        if not search_space:
             return {}
         with self._lock:
-            proposal = self._propose(study, trial)
+            space = self._fixed or self._space_of(search_space)
+            if not any(name in space.encoder.distributions for name in search_space):
+                return {}
+            proposal = self._propose(study, trial, space)
         if proposal is None:
             return {}
         return {name: proposal[name] for name in search_space if name in proposal}
@@ -223,153 +219,156 @@ class CoarseSampler(BaseSampler):
         param_distribution: BaseDistribution,
     ) -> Any:
         check_single_objective(study, "CoarseSampler", _SINGLE)
+        if self._fallback is None:  # inferred space: like TPE, what is outside it is random
+            return self._random.sample_independent(study, trial, param_name, param_distribution)
         return self._fallback.sample_independent(study, trial, param_name, param_distribution)
 
+    def _space_of(self, distributions: Mapping[str, BaseDistribution]) -> _Space:
+        key = tuple((n, repr(d)) for n, d in sorted(distributions.items()))
+        if key not in self._spaces:
+            self._spaces[key] = _Space(distributions, self._seed)
+        return self._spaces[key]
+
     # -- proposal ---------------------------------------------------------------------------------
-    def _propose(self, study: Study, trial: FrozenTrial) -> Params | None:
+    def _propose(self, study: Study, trial: FrozenTrial, space: _Space) -> Params | None:
         """The whole-space candidate for ``trial``, recorded on it; None when all is fixed."""
-        fixed = valid_subset(self._encoder, trial.system_attrs.get("fixed_params", {}))
-        if len(fixed) == len(self._encoder.names):
+        s, enc = self._settings, space.encoder
+        fixed = valid_subset(enc, trial.system_attrs.get("fixed_params", {}))
+        if len(fixed) == len(enc.names):
             return None  # an enqueued trial: Optuna uses its fixed values, nothing to choose
+        checker = Checker(
+            enc, constraint=s.constraint, constraint_batch=s.constraint_batch, fixed=fixed
+        )
         trials = study.get_trials(deepcopy=False)
-        taken = held_candidates(self._encoder, trials, exclude=trial._trial_id)
-        training = training_set(self._encoder, trials)
+        taken = held_candidates(enc, trials, exclude=trial._trial_id)
+        training = training_set(enc, trials)
+        n_startup = self._n_startup(enc)
         predicted: float | None = None
-        if len(training) < self._n_startup:
-            source, params = "sobol", self._startup(trial.number, fixed, taken)
+        if len(training) < n_startup:
+            source, params = "sobol", self._startup(space, trial.number, checker, taken)
         else:
             coin = np.random.default_rng([self._seed, trial.number, _EXPLORE_STREAM])
-            pool = self._draw(trial.number, _POOL_STREAM, fixed, taken, self._pool_size)
-            if coin.random() < self._exploration:
-                source, params = "explore", pool[int(coin.integers(len(pool)))]
+            engine = sobol(len(enc.names), [self._seed, trial.number, _POOL_STREAM])
+            pool, _ = feasible_pool(checker, engine, s.pool_size, s.max_tries)
+            if coin.random() < s.exploration:
+                source = "explore"
+                params = _first_free(enc, pool[coin.permutation(len(pool))], taken)
             else:
                 sign = -1.0 if study.direction == StudyDirection.MINIMIZE else 1.0
-                self._fit(training, sign)
-                scores = self._predict(pool)
-                best = int(np.argmax(scores))
-                source, params, predicted = "predicted", pool[best], sign * float(scores[best])
+                pending = pending_candidates(enc, trials, exclude=trial._trial_id)
+                params, predicted = self._acquire(
+                    space, trial.number, training, pending, sign, n_startup, pool, checker, taken
+                )
+                source = "predicted"
         storage = study._storage
         storage.set_trial_system_attr(trial._trial_id, SOURCE_ATTR, source)
         storage.set_trial_system_attr(trial._trial_id, PROPOSAL_ATTR, dict(params))
-        if predicted is not None and math.isfinite(predicted):
+        if predicted is not None and np.isfinite(predicted):
             storage.set_trial_system_attr(trial._trial_id, PREDICTED_ATTR, predicted)
         return params
 
-    def _startup(self, number: int, fixed: Params, taken: Taken) -> Params:
+    def _n_startup(self, enc: Encoder) -> int:
+        s = self._settings
+        n = min(len(enc.names) + 1, 10) if s.n_startup_trials is None else s.n_startup_trials
+        return max(n, s.min_points)
+
+    def _startup(self, space: _Space, number: int, checker: Checker, taken: Taken) -> Params:
         """Trial ``number``'s point of the shared feasible Sobol prefix; its own seeded
         sequence where that point is taken, out of reach within max_tries, or where the trial
         fixes some parameters (then the shared prefix does not apply)."""
-        if not fixed:
-            params = self._shared_point(number)
-            if params is not None and params not in taken:
-                return params
-        return self._draw(number, _STARTUP_STREAM, fixed, taken, 1)[0]
+        max_tries = self._settings.max_tries
+        if not checker.fixed:
+            while len(space.scan_rows) <= number and space.scan_tried < max_tries:
+                size = chunk_size(space.scan_tried, max_tries - space.scan_tried, FIRST_CHUNK)
+                X = checker.draw(space.scan, size)
+                space.scan_tried += len(X)
+                space.scan_rows += list(X[checker(X)])
+            if number < len(space.scan_rows):
+                params = space.encoder.decode(space.scan_rows[number][None, :])[0]
+                if params not in taken:
+                    return params
+        engine = sobol(len(space.encoder.names), [self._seed, number, _STARTUP_STREAM])
+        pool, _ = feasible_pool(checker, engine, 64, max_tries)
+        return _first_free(space.encoder, pool, taken)
 
-    def _shared_point(self, number: int) -> Params | None:
-        if self._shared is None:
-            self._shared = _SharedScan(_sobol(len(self._encoder.names), self._seed))
-        scan = self._shared
-        while len(scan.feasible) <= number and scan.tried < self._max_tries:
-            size = _chunk_size(scan.tried, self._max_tries - scan.tried, _FIRST_CHUNK)
-            scan.feasible += [p for p in self._candidates(scan.engine, size, {}) if self._ok(p)]
-            scan.tried += size
-        if not scan.feasible:
-            raise InfeasibleConstraintError(_tightness(scan.tried, {}))
-        return scan.feasible[number] if number < len(scan.feasible) else None
-
-    def _draw(
-        self, number: int, stream: int, fixed: Params, taken: Taken, want: int
-    ) -> list[Params]:
-        """Up to ``want`` distinct feasible candidates no other trial holds, from the seeded
-        Sobol sequence of ``(seed, number, stream)``, within ``max_tries`` draws."""
-        engine = _sobol(len(self._encoder.names), [self._seed, number, stream])
-        first = max(_FIRST_CHUNK, 1 << max(want - 1, 0).bit_length())
-        found: list[Params] = []
-        seen = Taken()
-        repeats: list[Params] = []
-        tried = n_feasible = 0
-        while len(found) < want and tried < self._max_tries:
-            size = _chunk_size(tried, self._max_tries - tried, first)
-            for params in self._candidates(engine, size, fixed):
-                if len(found) >= want or not self._ok(params):
-                    continue
-                n_feasible += 1
-                if params in seen:
-                    continue
-                seen.add(params)
-                (repeats if params in taken else found).append(params)
-            tried += size
-        if found:
-            if len(found) < want:
-                _logger.debug(f"trial {number}: pool of {len(found)} (asked {want})")
-            return found
-        if not n_feasible:
-            raise InfeasibleConstraintError(_tightness(tried, fixed))
-        # A small discrete space can be used up; repeating beats stopping the study.
-        _logger.warning(
-            f"trial {number}: all {len(repeats)} distinct feasible candidates seen in {tried} "
-            "draws are already held by running, waiting or completed trials; proposing one again"
-        )
-        return repeats[:want]
-
-    def _candidates(self, engine: qmc.Sobol, size: int, fixed: Params) -> list[Params]:
-        rows = self._encoder.from_unit(engine.random(size))
-        if fixed:
-            for row in rows:
-                row.update(fixed)
-        return rows
-
-    def _ok(self, params: Params) -> bool:
-        if self._constraint is None:
-            return True
-        values = self._constraint(params)
-        try:
-            return is_feasible(values)
-        except TypeError:
-            raise TypeError(
-                f"constraint must return a sequence of floats, got {type(values).__name__}"
-            ) from None
-
-    # -- predictor --------------------------------------------------------------------------------
-    def _fit(self, training: Sequence[tuple[int, Params, float]], sign: float) -> None:
-        """Fit on the trials the refit schedule says, unless the cached model is that fit."""
-        n0, k = self._n_startup, len(training)
-        m = n0 + (k - n0) // self._refit_interval * self._refit_interval
+    def _acquire(
+        self,
+        space: _Space,
+        number: int,
+        training: list[tuple[int, Params, float]],
+        pending: list[tuple[int, Params]],
+        sign: float,
+        n_startup: int,
+        pool: np.ndarray,
+        checker: Checker,
+        taken: Taken,
+    ) -> tuple[Params, float]:
+        s, enc = self._settings, space.encoder
+        m = self._schedule(n_startup, len(training))
         used = training[:m]
-        key = tuple(number for number, _, _ in used)
-        if key == self._fitted_on:
-            return
-        X = self._encoder.encode([params for _, params, _ in used])
-        y = sign * np.array([value for _, _, value in used], dtype=float)
-        self._fitted_on = None  # a failing fit must not leave a stale key behind
-        self._predictor.fit(X, y)
-        self._fitted_on = key
+        X = enc.encode([p for _, p, _ in used])
+        y = sign * np.array([v for _, _, v in used], dtype=float)
+        z = transform_target(y, s.target)
+        model = self._fit(space, ("done", *(n for n, _, _ in used)), X, z)
+        if pending:  # fantasies: the running trials' proposals at their predicted mean
+            P = enc.encode([p for _, p in pending])
+            X, z = np.concatenate([X, P]), np.concatenate([z, model.mean_std(P)[0]])
+            key = ("done", *(n for n, _, _ in used), "pending", *(n for n, _ in pending))
+            model = self._fit(space, key, X, z)
+        rng = np.random.default_rng([self._seed, number, _ACQ_STREAM])
+        best = float(z[: len(used)].max())
 
-    def _predict(self, pool: Sequence[Params]) -> np.ndarray:
-        scores = predict_rows(self._predictor, self._encoder.encode(pool))
-        return np.where(np.isfinite(scores), scores, -np.inf)
+        def value(C: np.ndarray) -> np.ndarray:
+            return acq.score(model, C, best, s.acquisition, rng)
+
+        genes = space.genes
+        if checker.fixed:
+            frozen = np.isin(np.arange(genes.count), [enc.names.index(n) for n in checker.fixed])
+            genes = dataclasses.replace(genes, mutable=genes.mutable & ~frozen)
+        incumbents = enc.encode([used[i][1] for i in np.argsort(-y, kind="stable")])
+        search = s.search if s.local_search else acq.Search(0, 0, 0, 0, 0)
+        ranked, _ = acq.maximise(
+            value, pool, incumbents, genes=genes, rng=rng, feasible=checker, search=search
+        )
+        params = _first_free(enc, ranked, taken)
+        mean_z = float(model.mean_std(enc.encode([params]))[0][0])
+        # the objective value at the predicted rank (or z-score) of the proposal
+        return params, sign * _untransform(mean_z, y, s.target)
+
+    def _schedule(self, n_startup: int, k: int) -> int:
+        """Trials the surrogate is fitted on when ``k`` are usable: the last refit point."""
+        s, m = self._settings, n_startup
+        while True:
+            step = max(s.refit_interval, int(s.refit_growth * m))
+            if m + step > k:
+                return min(m, k)
+            m += step
+
+    def _fit(self, space: _Space, key: tuple[Any, ...], X: np.ndarray, z: np.ndarray) -> Any:
+        if key != space.fitted_on:
+            space.fitted_on = None  # a failing fit must not leave a stale key behind
+            if space.model is None:
+                space.model = default_surrogate(self._settings, space.encoder, self._seed)
+            space.model.fit(X, z)
+            space.fitted_on = key
+        return space.model
 
 
-def _sobol(d: int, seed: Any) -> qmc.Sobol:
-    rng = np.random.default_rng(seed)
-    try:
-        return qmc.Sobol(d, scramble=True, rng=rng)
-    except TypeError:  # scipy < 1.15 names it `seed`
-        return qmc.Sobol(d, scramble=True, seed=rng)
-
-
-def _chunk_size(generated: int, budget: int, first: int) -> int:
-    """Next Sobol draw: a power of two first, then as many as drawn so far, so the totals stay
-    powers of two (Sobol's balance) until the budget cuts the last draw short."""
-    if generated == 0:
-        return 1 << (min(first, budget).bit_length() - 1)
-    return min(generated, budget)
-
-
-def _tightness(tried: int, fixed: Params) -> str:
-    given = f" together with the trial's fixed params {fixed}" if fixed else ""
-    return (
-        f"0 of {tried} quasi-random candidates satisfied the constraint{given}: the feasible "
-        f"region is smaller than 1/{tried} of the search space; loosen the constraint (or raise "
-        "max_tries)"
+def _first_free(enc: Encoder, ranked: np.ndarray, taken: Taken) -> Params:
+    """The first of ``ranked`` (encoded rows, best first) that no other trial holds; the first
+    one where a small discrete space is used up (repeating beats stopping the study)."""
+    for start in range(0, len(ranked), 64):
+        for params in enc.decode(ranked[start : start + 64]):
+            if params not in taken:
+                return params
+    _logger.warning(
+        f"all {len(ranked)} candidates looked at are held by running, waiting or completed "
+        "trials; proposing one again"
     )
+    return enc.decode(ranked[:1])[0]
+
+
+def _untransform(z: float, y: np.ndarray, target: str) -> float:
+    if target == "standard":
+        return float(z * (y.std() or 1.0) + y.mean())
+    return float(np.quantile(y, float(np.clip(ndtr(z), 0.0, 1.0))))

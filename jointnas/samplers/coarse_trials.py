@@ -118,3 +118,18 @@ def training_set(
         rows.append((t.datetime_complete or datetime.min, t.number, params, value))
     rows.sort(key=lambda r: (r[0], r[1]))
     return [(number, params, value) for _, number, params, value in rows]
+
+
+def pending_candidates(
+    encoder: Encoder, trials: Sequence[FrozenTrial], *, exclude: int
+) -> list[tuple[int, Params]]:
+    """Running and waiting trials whose whole candidate in this space is known (their recorded
+    proposal): the fantasised observations of the surrogate, ``(number, params)``."""
+    out = []
+    for t in trials:
+        if t._trial_id == exclude or t.state not in (TrialState.RUNNING, TrialState.WAITING):
+            continue
+        rec = record(encoder, t)
+        if rec and len(rec) == len(encoder.names):
+            out.append((t.number, encoder.validate(rec)))
+    return out
