@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-BASELINES = ("random", "qmc", "tpe", "nsga2")
+BASELINES = ("random", "qmc", "tpe", "gp", "nsga2")
 
 
 def baseline_sampler(method: str, seed: int, *, population: int = 10):
@@ -26,37 +26,48 @@ def baseline_sampler(method: str, seed: int, *, population: int = 10):
         return optuna.samplers.QMCSampler(qmc_type="sobol", scramble=True, seed=seed)
     if method == "tpe":
         return optuna.samplers.TPESampler(seed=seed, multivariate=True)
+    if method == "gp":
+        return optuna.samplers.GPSampler(seed=seed)
     if method == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed, population_size=population)
     return None
 
 
 def sampler_for(
-    method: str, space, constraint, seed: int, *, startup: int = 10, population: int = 10
+    method: str,
+    space,
+    constraint,
+    seed: int,
+    *,
+    startup: int | None = None,
+    population: int = 10,
+    constraint_batch=None,
 ):
-    """Any method of the benchmarks: an Optuna baseline (``BASELINES``) or ours with the
-    XGBoost predictor the run uses: ``coarse`` (``startup`` quasi-random trials first) or
-    ``genetic`` (``population`` per generation)."""
+    """Any method of the benchmarks: an Optuna baseline (``BASELINES``) or ours: ``coarse``
+    (CoarseSampler's defaults; ``startup`` quasi-random trials first, None: its default),
+    ``coarse-gp`` (the same with the GP surrogate) or ``genetic`` (``population`` per
+    generation, with the XGBoost accuracy predictor)."""
     baseline = baseline_sampler(method, seed, population=population)
     if baseline is not None:
         return baseline
     import jointnas
-    from jointnas.predictors import XGBoostPredictor
 
-    predictor = XGBoostPredictor(space=space, seed=seed)
-    if method == "coarse":
+    if method in ("coarse", "coarse-gp"):
         return jointnas.CoarseSampler(
             search_space=space.distributions,
-            constraint=constraint,
-            predictor=predictor,
+            constraint=None if constraint_batch is not None else constraint,
+            constraint_batch=constraint_batch,
+            surrogate="gp" if method == "coarse-gp" else "xgboost",
             n_startup_trials=startup,
             seed=seed,
         )
     if method == "genetic":
+        from jointnas.predictors import XGBoostPredictor
+
         return jointnas.AdaptiveGeneticSampler(
             search_space=space.distributions,
             constraint=constraint,
-            predictor=predictor,
+            predictor=XGBoostPredictor(space=space, seed=seed),
             population_size=population,
             seed=seed,
         )

@@ -13,8 +13,9 @@ Methods (one Optuna study per method and seed, 1 CPU thread per training, jobs r
   over-limit proposals are not trained (cost is analytic) and *do not* use up the budget: they
   get value 0 and a violated constraint, so the constraint-aware ones learn from them. This is
   generous to the baselines (a plain Optuna study would spend a trial on each).
-- ``coarse``: ``jointnas.CoarseSampler`` with an XGBoost predictor (the run's coarse stage,
-  half the budget quasi-random), all trainings in the coarse stage.
+- ``coarse``: ``jointnas.CoarseSampler`` with its defaults and the space's vectorised
+  constraint (the run's coarse stage), all trainings in the coarse stage; ``coarse-gp`` the
+  same with its GP surrogate; ``gp``: Optuna's GPSampler (constraint-aware).
 - ``genetic``: ``jointnas.AdaptiveGeneticSampler`` with an XGBoost predictor, population 10.
 - ``pipeline``: ``jointnas run``'s stages: coarse (budget - 5 trainings), predictor, fine search
   (no training), then the 5 best predicted distinct candidates trained with the same recipe of
@@ -27,8 +28,10 @@ Methods (one Optuna study per method and seed, 1 CPU thread per training, jobs r
     python benchmarks/bench_sample_efficiency.py                       # all methods, 5 seeds
     python benchmarks/bench_sample_efficiency.py --methods tpe,coarse --seeds 2 --budget 20
 
-Jobs are stored one JSON per (method, seed) under ``results/sample_efficiency/`` and skipped when
-present, so an interrupted run resumes; ``--report`` only aggregates what is stored.
+Jobs are stored one JSON per (method, seed) under ``results/sample_efficiency/`` (another
+``--stem``: ``results/<stem>_jobs/``) and skipped when present, so an interrupted run resumes;
+``--report`` only aggregates what is stored. ``--dataset fashion-mnist:N`` trains on
+Fashion-MNIST instead.
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ import numpy as np
 from _curves import BASELINES, best_so_far, plot_panels, sampler_for, summarize
 
 JOBS = _common.RESULTS / "sample_efficiency"
-OURS = ("coarse", "genetic", "pipeline")
+OURS = ("coarse", "coarse-gp", "genetic", "pipeline")
 ABLATIONS = ("arch-only", "recipe-only")
 METHODS = BASELINES + OURS + ABLATIONS
 DEFAULT_RECIPE = {
@@ -68,7 +71,8 @@ FINAL_TOP = 5
 def _data(args: dict[str, Any]):
     from jointnas.data import load_dataset
 
-    return load_dataset("mnist5k", seed=0).subset(train=args["train_images"], val=1000)
+    name = args.get("dataset", "mnist5k")
+    return load_dataset(name, seed=0).subset(train=args["train_images"], val=1000)
 
 
 def largest_feasible_arch(max_mflops: float, seed: int = 0) -> dict[str, Any]:
@@ -95,8 +99,8 @@ def _space(method: str, max_mflops: float):
     return FBNetV3Space()
 
 
-def _sampler(method: str, space, constraint, seed: int, budget: int):
-    return sampler_for(method, space, constraint, seed, startup=max(4, budget // 2))
+def _sampler(method: str, space, constraint, constraint_batch, seed: int):
+    return sampler_for(method, space, constraint, seed, constraint_batch=constraint_batch)
 
 
 def _trained(study) -> list[float]:
@@ -148,7 +152,7 @@ def _sampler_job(method: str, seed: int, args: dict[str, Any], data) -> list[flo
 
     study = optuna.create_study(
         direction="maximize",
-        sampler=_sampler(method, space, constraint, seed, args["budget"]),
+        sampler=_sampler(method, space, constraint, objective.constraint_batch, seed),
         pruner=optuna.pruners.NopPruner(),
     )
     study.optimize(train_if_feasible, n_trials=20 * args["budget"], callbacks=[stop])
@@ -239,6 +243,11 @@ def _path(method: str, seed: int) -> Path:
     return JOBS / f"{method}_seed{seed}.json"
 
 
+def _jobs_dir(stem: str) -> Path:
+    """Stored jobs of a stem: the first study's directory keeps its name."""
+    return JOBS if stem == "bench_sample_efficiency" else _common.RESULTS / f"{stem}_jobs"
+
+
 def report(methods: list[str], seeds: list[int], budget: int, stem: str) -> None:
     """Aggregate stored jobs: curves CSV, summary JSON, plot."""
     curves: dict[str, np.ndarray] = {}
@@ -289,8 +298,11 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--report", action="store_true", help="only aggregate stored jobs")
+    parser.add_argument("--dataset", default="mnist5k", help="mnist5k or fashion-mnist[:N]")
     parser.add_argument("--stem", default="bench_sample_efficiency")
     args = parser.parse_args()
+    global JOBS
+    JOBS = _jobs_dir(args.stem)
     methods = [m for m in args.methods.split(",") if m]
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:
@@ -303,6 +315,8 @@ def main() -> None:
         "epochs": args.epochs,
         "batch_size": args.batch_size,
     }
+    if args.dataset != "mnist5k":  # the first study's jobs were stored without the key
+        cfg["dataset"] = args.dataset
     if not args.report:
         JOBS.mkdir(parents=True, exist_ok=True)
         todo = []

@@ -29,13 +29,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
-import optuna
 from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler, RandomSampler
 from optuna.search_space import IntersectionSearchSpace
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial
-from scipy.special import ndtr
 
 from jointnas.samplers import acquisition as acq
 from jointnas.samplers.candidates import (
@@ -50,6 +48,7 @@ from jointnas.samplers.coarse_setup import Settings, check_settings, default_sur
 from jointnas.samplers.coarse_trials import (
     PROPOSAL_ATTR,
     Taken,
+    first_free,
     held_candidates,
     pending_candidates,
     training_set,
@@ -57,7 +56,7 @@ from jointnas.samplers.coarse_trials import (
 )
 from jointnas.samplers.operators import Genes
 from jointnas.samplers.support import RandomFallback, check_single_objective, fresh_seed
-from jointnas.samplers.surrogate import transform_target
+from jointnas.samplers.surrogate import transform_target, untransform_target
 from jointnas.spaces.encoding import Encoder, Params
 
 SOURCE_ATTR = "coarse:source"
@@ -66,7 +65,6 @@ PREDICTED_ATTR = "coarse:predicted"
 # Independent random streams per trial, so that e.g. the exploration coin never shifts the pool.
 _STARTUP_STREAM, _POOL_STREAM, _EXPLORE_STREAM, _ACQ_STREAM = 1, 2, 3, 4
 _SINGLE = "its surrogate ranks candidates by one value"
-_logger = optuna.logging.get_logger(__name__)
 
 
 class _Space:
@@ -98,7 +96,8 @@ class CoarseSampler(BaseSampler):
         predictor: one regressor used as it is (a mean, no spread); overrides ``surrogate``.
         ensemble_size: members of the ensemble (each on its own bootstrap resample).
         acquisition: ``"ei"`` (expected improvement), ``"thompson"`` or ``"mean"``.
-        target: ``"rank"`` (normal scores of the ranks) or ``"standard"`` (z-scores).
+        target: ``"rank"`` (normal scores of the ranks) or ``"standard"`` (z-scores);
+            ``None``: what measured best for the surrogate (z-scores for the GP, else ranks).
         local_search: maximise the acquisition also over mutations of the best trials and a
             short hill-climb (else over the quasi-random pool only).
         n_startup_trials: quasi-random trials before the surrogate; ``None``: ``min(d + 1, 10)``
@@ -123,7 +122,7 @@ class CoarseSampler(BaseSampler):
         predictor: object | None = None,
         ensemble_size: int = 5,
         acquisition: str = "ei",
-        target: str = "rank",
+        target: str | None = None,
         local_search: bool = True,
         n_startup_trials: int | None = None,
         pool_size: int = 2048,
@@ -252,7 +251,7 @@ class CoarseSampler(BaseSampler):
             pool, _ = feasible_pool(checker, engine, s.pool_size, s.max_tries)
             if coin.random() < s.exploration:
                 source = "explore"
-                params = _first_free(enc, pool[coin.permutation(len(pool))], taken)
+                params = first_free(enc, pool[coin.permutation(len(pool))], taken)
             else:
                 sign = -1.0 if study.direction == StudyDirection.MINIMIZE else 1.0
                 pending = pending_candidates(enc, trials, exclude=trial._trial_id)
@@ -289,7 +288,7 @@ class CoarseSampler(BaseSampler):
                     return params
         engine = sobol(len(space.encoder.names), [self._seed, number, _STARTUP_STREAM])
         pool, _ = feasible_pool(checker, engine, 64, max_tries)
-        return _first_free(space.encoder, pool, taken)
+        return first_free(space.encoder, pool, taken)
 
     def _acquire(
         self,
@@ -304,17 +303,7 @@ class CoarseSampler(BaseSampler):
         taken: Taken,
     ) -> tuple[Params, float]:
         s, enc = self._settings, space.encoder
-        m = self._schedule(n_startup, len(training))
-        used = training[:m]
-        X = enc.encode([p for _, p, _ in used])
-        y = sign * np.array([v for _, _, v in used], dtype=float)
-        z = transform_target(y, s.target)
-        model = self._fit(space, ("done", *(n for n, _, _ in used)), X, z)
-        if pending:  # fantasies: the running trials' proposals at their predicted mean
-            P = enc.encode([p for _, p in pending])
-            X, z = np.concatenate([X, P]), np.concatenate([z, model.mean_std(P)[0]])
-            key = ("done", *(n for n, _, _ in used), "pending", *(n for n, _ in pending))
-            model = self._fit(space, key, X, z)
+        model, used, y, z = self._model(space, training, pending, sign, n_startup)
         rng = np.random.default_rng([self._seed, number, _ACQ_STREAM])
         best = float(z[: len(used)].max())
 
@@ -330,10 +319,46 @@ class CoarseSampler(BaseSampler):
         ranked, _ = acq.maximise(
             value, pool, incumbents, genes=genes, rng=rng, feasible=checker, search=search
         )
-        params = _first_free(enc, ranked, taken)
+        params = first_free(enc, ranked, taken)
         mean_z = float(model.mean_std(enc.encode([params]))[0][0])
         # the objective value at the predicted rank (or z-score) of the proposal
-        return params, sign * _untransform(mean_z, y, s.target)
+        return params, sign * untransform_target(mean_z, y, s.target)
+
+    def _model(
+        self,
+        space: _Space,
+        training: list[tuple[int, Params, float]],
+        pending: list[tuple[int, Params]],
+        sign: float,
+        n_startup: int,
+    ) -> tuple[Any, list[tuple[int, Params, float]], np.ndarray, np.ndarray]:
+        """The surrogate for this proposal, the trials it has seen, their targets (higher is
+        better) and transformed targets. Fitting follows the refit schedule; a model that can
+        be *conditioned* cheaply on new rows with its fitted hyperparameters (the GP) sees
+        every trial, the others the schedule's prefix. Running trials join as fantasies."""
+        s, enc = self._settings, space.encoder
+        m = self._schedule(n_startup, len(training))
+        prefix = training[:m]
+        y = sign * np.array([v for _, _, v in prefix], dtype=float)
+        model = self._fit(
+            space, ("done", *(n for n, _, _ in prefix)), enc.encode([p for _, p, _ in prefix]), y
+        )
+        conditions = hasattr(model, "condition")
+        used = training if conditions else prefix
+        X = enc.encode([p for _, p, _ in used])
+        y = sign * np.array([v for _, _, v in used], dtype=float)
+        z = transform_target(y, s.target)
+        if conditions:  # always: an earlier proposal may have conditioned it on fantasies
+            model.condition(X, z)
+        if pending:  # fantasies: the running trials' proposals at their predicted mean
+            P = enc.encode([p for _, p in pending])
+            Xf, zf = np.concatenate([X, P]), np.concatenate([z, model.mean_std(P)[0]])
+            if conditions:
+                model.condition(Xf, zf)
+            else:
+                key = ("done", *(n for n, _, _ in used), "pending", *(n for n, _ in pending))
+                model = self._fit(space, key, Xf, zf, transformed=True)
+        return model, used, y, z
 
     def _schedule(self, n_startup: int, k: int) -> int:
         """Trials the surrogate is fitted on when ``k`` are usable: the last refit point."""
@@ -344,31 +369,21 @@ class CoarseSampler(BaseSampler):
                 return min(m, k)
             m += step
 
-    def _fit(self, space: _Space, key: tuple[Any, ...], X: np.ndarray, z: np.ndarray) -> Any:
+    def _fit(
+        self,
+        space: _Space,
+        key: tuple[Any, ...],
+        X: np.ndarray,
+        y: np.ndarray,
+        *,
+        transformed: bool = False,
+    ) -> Any:
+        """The surrogate fitted on ``X`` and targets ``y`` (higher is better; transformed here
+        unless ``transformed``), reusing the cached fit where ``key`` names it."""
         if key != space.fitted_on:
             space.fitted_on = None  # a failing fit must not leave a stale key behind
             if space.model is None:
                 space.model = default_surrogate(self._settings, space.encoder, self._seed)
-            space.model.fit(X, z)
+            space.model.fit(X, y if transformed else transform_target(y, self._settings.target))
             space.fitted_on = key
         return space.model
-
-
-def _first_free(enc: Encoder, ranked: np.ndarray, taken: Taken) -> Params:
-    """The first of ``ranked`` (encoded rows, best first) that no other trial holds; the first
-    one where a small discrete space is used up (repeating beats stopping the study)."""
-    for start in range(0, len(ranked), 64):
-        for params in enc.decode(ranked[start : start + 64]):
-            if params not in taken:
-                return params
-    _logger.warning(
-        f"all {len(ranked)} candidates looked at are held by running, waiting or completed "
-        "trials; proposing one again"
-    )
-    return enc.decode(ranked[:1])[0]
-
-
-def _untransform(z: float, y: np.ndarray, target: str) -> float:
-    if target == "standard":
-        return float(z * (y.std() or 1.0) + y.mean())
-    return float(np.quantile(y, float(np.clip(ndtr(z), 0.0, 1.0))))

@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import numpy as np
+import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from jointnas.spaces.encoding import Encoder, Params, check_value
@@ -20,6 +22,8 @@ from jointnas.spaces.encoding import Encoder, Params, check_value
 #: system attr of a trial: the full candidate the sampler proposed (conditional objectives
 #: may ask for only part of it)
 PROPOSAL_ATTR = "coarse:proposal"
+
+_LOG = optuna.logging.get_logger(__name__)
 
 
 def value_key(value: Any) -> tuple[str, Any]:
@@ -133,3 +137,17 @@ def pending_candidates(
         if rec and len(rec) == len(encoder.names):
             out.append((t.number, encoder.validate(rec)))
     return out
+
+
+def first_free(enc: Encoder, ranked: np.ndarray, taken: Taken) -> Params:
+    """The first of ``ranked`` (encoded rows, best first) that no other trial holds; the first
+    one where a small discrete space is used up (repeating beats stopping the study)."""
+    for start in range(0, len(ranked), 64):
+        for params in enc.decode(ranked[start : start + 64]):
+            if params not in taken:
+                return params
+    _LOG.warning(
+        f"all {len(ranked)} candidates looked at are held by running, waiting or completed "
+        "trials; proposing one again"
+    )
+    return enc.decode(ranked[:1])[0]

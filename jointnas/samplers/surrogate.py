@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import xgboost as xgb
-from scipy.special import ndtri
+from scipy.special import ndtr, ndtri
 from scipy.stats import rankdata
 
 from jointnas.samplers.support import predict_rows
@@ -67,6 +67,14 @@ class TreeRegressor:
     def predict(self, X: np.ndarray) -> np.ndarray:
         assert self.booster is not None, "fit first"
         return self.booster.inplace_predict(X)
+
+
+def untransform_target(z: float, y: np.ndarray, target: str) -> float:
+    """The objective value a transformed target ``z`` stands for, given the targets ``y`` it
+    was computed from: the inverse z-score, or the value at that quantile."""
+    if target == "standard":
+        return float(z * (y.std() or 1.0) + y.mean())
+    return float(np.quantile(y, float(np.clip(ndtr(z), 0.0, 1.0))))
 
 
 def transform_target(y: np.ndarray, kind: str) -> np.ndarray:
@@ -143,26 +151,61 @@ class Single:
 class GaussianProcess:
     """scikit-learn's GP: Matern 5/2 with one length scale per feature (ARD) plus noise, on the
     [0, 1] / one-hot features; smooth where trees are piecewise constant, which is what
-    continuous recipe knobs need (GPSampler's model, with scikit-learn's fitting)."""
+    continuous recipe knobs need (GPSampler's model, with scikit-learn's fitting).
 
-    def __init__(self, *, seed: int = 0) -> None:
-        self.seed = seed
+    ``fit`` optimises the kernel's hyperparameters; ``condition`` puts new rows under the fitted
+    kernel (one Cholesky factorisation), so the sampler refits hyperparameters on its schedule
+    and still conditions on every trial. Both use at most ``max_points`` rows (the best half
+    and an even spread of the rest) to keep the cubic cost bounded on long studies.
+    """
+
+    def __init__(self, *, seed: int = 0, max_points: int = 300) -> None:
+        self.seed, self.max_points = seed, max_points
         self.gp: Any = None
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> GaussianProcess:
+    def _rows(self, y: np.ndarray) -> np.ndarray:
+        if len(y) <= self.max_points:
+            return np.arange(len(y))
+        order = np.argsort(-y, kind="stable")
+        half = self.max_points // 2
+        rest = np.sort(order[half:])
+        spread = rest[np.linspace(0, len(rest) - 1, self.max_points - half).astype(int)]
+        return np.sort(np.concatenate([order[:half], spread]))
+
+    def _gp(self, kernel: Any, optimise: bool) -> Any:
         from sklearn.gaussian_process import GaussianProcessRegressor
+
+        return GaussianProcessRegressor(
+            kernel=kernel,
+            normalize_y=True,
+            random_state=self.seed,
+            n_restarts_optimizer=0,
+            optimizer="fmin_l_bfgs_b" if optimise else None,
+        )
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> GaussianProcess:
         from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
-        d = X.shape[1]
         kernel = ConstantKernel(1.0, (1e-2, 1e2)) * Matern(
-            length_scale=np.full(d, 0.5), length_scale_bounds=(1e-2, 1e2), nu=2.5
+            length_scale=np.full(X.shape[1], 0.5), length_scale_bounds=(1e-2, 1e2), nu=2.5
         ) + WhiteKernel(1e-2, (1e-6, 1e0))
-        self.gp = GaussianProcessRegressor(
-            kernel=kernel, normalize_y=True, random_state=self.seed, n_restarts_optimizer=0
-        )
+        rows = self._rows(y)
+        gp = self._gp(kernel, optimise=True)
         with warnings.catch_warnings():  # length scales at their bounds are expected here
             warnings.simplefilter("ignore")
-            self.gp.fit(X, y)
+            gp.fit(X[rows], y[rows])
+        self.gp = gp
+        return self
+
+    def condition(self, X: np.ndarray, y: np.ndarray) -> GaussianProcess:
+        if self.gp is None:
+            return self.fit(X, y)
+        rows = self._rows(y)
+        gp = self._gp(self.gp.kernel_, optimise=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            gp.fit(X[rows], y[rows])
+        self.gp = gp
         return self
 
     def mean_std(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

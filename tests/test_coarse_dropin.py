@@ -1,0 +1,240 @@
+"""CoarseSampler as a drop-in for TPESampler (no search_space), and the parts of its search:
+the batched constraint, fantasised running trials, the surrogates and the acquisition."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import optuna
+import pytest
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.testing.pytest_samplers import (
+    BasicSamplerTestCase,
+    RelativeSamplerTestCase,
+    SingleOnlySamplerTestCase,
+)
+from optuna.trial import TrialState
+from sklearn.tree import DecisionTreeRegressor
+
+from jointnas.samplers.acquisition import score
+from jointnas.samplers.coarse import SOURCE_ATTR, CoarseSampler
+from jointnas.samplers.surrogate import Ensemble, Single, TreeRegressor, transform_target
+from jointnas.spaces.encoding import Encoder
+
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+
+Flt, Int, Cat = FloatDistribution, IntDistribution, CategoricalDistribution
+SPACE = {"x": Flt(-5.0, 5.0), "n": Int(0, 10), "c": Cat(["a", "b", "c"])}
+
+
+def value(p: Mapping[str, Any]) -> float:
+    return (p["x"] - 1) ** 2 + (p["n"] - 3) ** 2 + (p["c"] != "b")
+
+
+def limit(p: Mapping[str, Any]) -> list[float]:
+    return [p["x"] + p["n"] - 6.0]
+
+
+def objective(trial: optuna.Trial) -> float:
+    p = {
+        "x": trial.suggest_float("x", -5.0, 5.0),
+        "n": trial.suggest_int("n", 0, 10),
+        "c": trial.suggest_categorical("c", ["a", "b", "c"]),
+    }
+    return value(p)
+
+
+# -- Optuna's sampler suites, without search_space ------------------------------------------------
+class _Inferred:
+    @pytest.fixture
+    def sampler(self) -> Callable[[], CoarseSampler]:
+        return lambda: CoarseSampler(seed=0, n_startup_trials=2, pool_size=32, ensemble_size=2)
+
+
+class TestBasicSuiteInferred(_Inferred, BasicSamplerTestCase):
+    pass
+
+
+class TestRelativeSuiteInferred(_Inferred, RelativeSamplerTestCase):
+    pass
+
+
+class TestSingleOnlySuiteInferred(_Inferred, SingleOnlySamplerTestCase):
+    pass
+
+
+# -- drop-in ----------------------------------------------------------------------------------
+def test_dropin_infers_the_space_and_keeps_the_constraint_after_the_first_trial() -> None:
+    study = optuna.create_study(sampler=CoarseSampler(seed=0, constraint=limit))
+    study.optimize(objective, n_trials=25)
+    # the first trial is sampled before any space is known (like TPE's first trial)
+    assert study.trials[0].system_attrs.get(SOURCE_ATTR) is None
+    later = study.trials[1:]
+    assert all(t.system_attrs[SOURCE_ATTR] in ("sobol", "predicted", "explore") for t in later)
+    assert all(limit(t.params)[0] <= 0 for t in later)
+    assert {t.system_attrs[SOURCE_ATTR] for t in later} >= {"sobol", "predicted"}
+
+
+def test_dropin_samples_parameters_outside_the_inferred_space_independently() -> None:
+    def conditional(trial: optuna.Trial) -> float:
+        x = trial.suggest_float("x", 0.0, 1.0)
+        if trial.number % 2:
+            return x + trial.suggest_float("extra", 0.0, 1.0)
+        return x
+
+    study = optuna.create_study(sampler=CoarseSampler(seed=0))
+    study.optimize(conditional, n_trials=12)
+    assert all(0.0 <= t.params.get("extra", 0.0) <= 1.0 for t in study.trials)
+    assert study.trials[-1].system_attrs[SOURCE_ATTR] in ("predicted", "explore")
+
+
+def test_dropin_same_seed_same_proposals() -> None:
+    def params(seed: int) -> list[dict]:
+        study = optuna.create_study(sampler=CoarseSampler(seed=seed, constraint=limit))
+        study.optimize(objective, n_trials=14)
+        return [t.params for t in study.trials]
+
+    assert params(3) == params(3)
+    assert params(3) != params(4)
+
+
+def test_dropin_finds_a_good_point_on_a_small_problem() -> None:
+    """Better than random at equal budget on the same seeds (3 of 3), and near the optimum."""
+    ours, rand = [], []
+    for seed in range(3):
+        for sampler, out in (
+            (CoarseSampler(seed=seed), ours),
+            (optuna.samplers.RandomSampler(seed=seed), rand),
+        ):
+            study = optuna.create_study(sampler=sampler)
+            study.optimize(objective, n_trials=30)
+            out.append(study.best_value)
+    assert all(o < r for o, r in zip(ours, rand, strict=True)), (ours, rand)
+
+
+# -- the batched constraint ---------------------------------------------------------------------
+def test_constraint_batch_makes_the_same_choices_as_the_per_candidate_constraint() -> None:
+    enc = Encoder(SPACE)
+
+    def batch(X: np.ndarray) -> np.ndarray:
+        cols = enc.columns(X)
+        return (cols["x"] + cols["n"] - 6.0)[:, None]
+
+    def run(**kwargs: Any) -> list[dict]:
+        sampler = CoarseSampler(search_space=SPACE, seed=1, ensemble_size=2, **kwargs)
+        study = optuna.create_study(sampler=sampler)
+        study.optimize(objective, n_trials=16)
+        return [t.params for t in study.trials]
+
+    by_row, by_batch = run(constraint=limit), run(constraint_batch=batch)
+    assert by_row == by_batch
+    assert all(limit(p)[0] <= 0 for p in by_batch)
+
+
+def test_constraint_batch_needs_the_search_space() -> None:
+    with pytest.raises(ValueError, match="constraint_batch"):
+        CoarseSampler(constraint_batch=lambda X: np.zeros((len(X), 1)))
+
+
+def test_constraint_batch_of_the_wrong_shape_is_refused() -> None:
+    sampler = CoarseSampler(search_space=SPACE, constraint_batch=lambda X: np.zeros(3), seed=0)
+    study = optuna.create_study(sampler=sampler)
+    with pytest.raises(ValueError, match="constraint_batch returned"):
+        study.optimize(objective, n_trials=1)
+
+
+# -- fantasies ------------------------------------------------------------------------------------
+class Spy:
+    def __init__(self) -> None:
+        self.model = DecisionTreeRegressor(random_state=0)
+        self.fits: list[int] = []
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> Spy:
+        self.fits.append(len(X))
+        self.model.fit(X, y)
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.model.predict(X)
+
+
+def test_running_trials_enter_the_fit_as_fantasies() -> None:
+    spy = Spy()
+    sampler = CoarseSampler(
+        search_space=SPACE, predictor=spy, n_startup_trials=4, exploration=0.0, seed=0
+    )
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(objective, n_trials=6)
+    running = study.ask()  # proposes (fit on 6) and records its proposal; stays RUNNING
+    objective(running)
+    assert spy.fits[-1] == 6
+    second = study.ask()  # sees the running one as a fantasy: 6 + 1 rows
+    objective(second)
+    assert spy.fits[-1] == 7
+    assert running.params != second.params
+    assert study.trials[-2].state == TrialState.RUNNING
+
+
+# -- surrogates and acquisition --------------------------------------------------------------
+def test_gp_surrogate_is_conditioned_on_every_trial_between_refits() -> None:
+    sampler = CoarseSampler(search_space=SPACE, surrogate="gp", refit_growth=1.0, seed=0)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(objective, n_trials=16)
+    (space,) = [sampler._fixed]
+    assert space.model.gp.X_train_.shape[0] == 15  # every completed trial before the last ask
+    assert space.fitted_on is not None and len(space.fitted_on) - 1 < 15  # hyperparams: older
+    assert study.best_value < 2.0
+
+
+@pytest.mark.parametrize("acquisition", ["ei", "thompson", "mean"])
+def test_every_acquisition_proposes_feasible_candidates(acquisition: str) -> None:
+    sampler = CoarseSampler(
+        search_space=SPACE, constraint=limit, acquisition=acquisition, ensemble_size=3, seed=0
+    )
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(objective, n_trials=14)
+    assert all(limit(t.params)[0] <= 0 for t in study.trials)
+
+
+def test_neural_deep_ensemble_runs() -> None:
+    sampler = CoarseSampler(
+        search_space=SPACE, surrogate="neural", ensemble_size=2, n_startup_trials=4, seed=0
+    )
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(objective, n_trials=6)
+    assert study.trials[-1].system_attrs[SOURCE_ATTR] in ("predicted", "explore")
+
+
+def test_expected_improvement_rewards_spread_and_mean() -> None:
+    class Fixed:
+        def __init__(self, mean: list[float], std: list[float]) -> None:
+            self.m, self.s = np.array(mean), np.array(std)
+
+        def mean_std(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return self.m, self.s
+
+    rng = np.random.default_rng(0)
+    X = np.zeros((4, 1))
+    ei = score(Fixed([0.0, 0.0, 1.0, 2.0], [0.5, 1.0, 0.0, 0.0]), X, 1.0, "ei", rng)
+    assert ei[1] > ei[0] > 0  # same mean below the best: the unsure one may improve more
+    assert ei[2] < ei[0]  # at the best with no spread: nothing to gain (only the tie-break)
+    assert ei[3] == pytest.approx(1.0, abs=1e-6)  # sure improvement of 1
+    assert score(Fixed([np.nan], [1.0]), X[:1], 0.0, "ei", rng)[0] == -np.inf
+
+
+def test_rank_target_is_monotone_and_bounded() -> None:
+    y = np.array([0.1, 100.0, 0.2, 0.2, -5.0])
+    z = transform_target(y, "rank")
+    assert np.argsort(z, kind="stable").tolist() == np.argsort(y, kind="stable").tolist()
+    assert z[2] == z[3] and np.abs(z).max() < 2.0
+
+
+def test_ensemble_members_differ_and_single_has_no_spread() -> None:
+    rng = np.random.default_rng(0)
+    X, y = rng.random((40, 3)), rng.random(40)
+    mean, std = Ensemble(make=lambda s: TreeRegressor(seed=s), size=4).fit(X, y).mean_std(X)
+    assert mean.shape == (40,) and (std > 0).mean() > 0.5
+    _, std1 = Single(DecisionTreeRegressor(random_state=0)).fit(X, y).mean_std(X)
+    assert not std1.any()
