@@ -47,6 +47,7 @@ from jointnas.samplers.candidates import (
 from jointnas.samplers.coarse_setup import Settings, check_settings, default_surrogate
 from jointnas.samplers.coarse_trials import (
     PROPOSAL_ATTR,
+    Memo,
     Taken,
     first_free,
     held_candidates,
@@ -76,8 +77,17 @@ class _Space:
         self.scan = sobol(len(self.encoder.names), seed)  # the startup trials' shared sequence
         self.scan_tried = 0
         self.scan_rows: list[np.ndarray] = []
+        self.memo = Memo(self.encoder)
+        self.study: tuple[int, int] | None = None
         self.model: Any = None
         self.fitted_on: tuple[Any, ...] | None = None
+
+    def forget_other_studies(self, study: Study) -> None:
+        """Trial ids and numbers are per study: a sampler reused on another study starts its
+        memo and model cache afresh."""
+        key = (id(study._storage), study._study_id)
+        if key != self.study:
+            self.study, self.memo, self.fitted_on = key, Memo(self.encoder), None
 
 
 class CoarseSampler(BaseSampler):
@@ -239,8 +249,9 @@ class CoarseSampler(BaseSampler):
             enc, constraint=s.constraint, constraint_batch=s.constraint_batch, fixed=fixed
         )
         trials = study.get_trials(deepcopy=False)
-        taken = held_candidates(enc, trials, exclude=trial._trial_id)
-        training = training_set(enc, trials)
+        space.forget_other_studies(study)
+        taken = held_candidates(enc, trials, exclude=trial._trial_id, memo=space.memo)
+        training = training_set(enc, trials, space.memo)
         n_startup = self._n_startup(enc)
         predicted: float | None = None
         if len(training) < n_startup:
@@ -303,9 +314,9 @@ class CoarseSampler(BaseSampler):
         taken: Taken,
     ) -> tuple[Params, float]:
         s, enc = self._settings, space.encoder
-        model, used, y, z = self._model(space, training, pending, sign, n_startup)
+        model, X, y, z = self._model(space, training, pending, sign, n_startup)
         rng = np.random.default_rng([self._seed, number, _ACQ_STREAM])
-        best = float(z[: len(used)].max())
+        best = float(z.max())
 
         def value(C: np.ndarray) -> np.ndarray:
             return acq.score(model, C, best, s.acquisition, rng)
@@ -314,7 +325,7 @@ class CoarseSampler(BaseSampler):
         if checker.fixed:
             frozen = np.isin(np.arange(genes.count), [enc.names.index(n) for n in checker.fixed])
             genes = dataclasses.replace(genes, mutable=genes.mutable & ~frozen)
-        incumbents = enc.encode([used[i][1] for i in np.argsort(-y, kind="stable")])
+        incumbents = X[np.argsort(-y, kind="stable")[: s.search.incumbents]]
         search = s.search if s.local_search else acq.Search(0, 0, 0, 0, 0)
         ranked, _ = acq.maximise(
             value, pool, incumbents, genes=genes, rng=rng, feasible=checker, search=search
@@ -331,22 +342,19 @@ class CoarseSampler(BaseSampler):
         pending: list[tuple[int, Params]],
         sign: float,
         n_startup: int,
-    ) -> tuple[Any, list[tuple[int, Params, float]], np.ndarray, np.ndarray]:
-        """The surrogate for this proposal, the trials it has seen, their targets (higher is
+    ) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray]:
+        """The surrogate for this proposal, the encoded trials it has seen, their targets (higher is
         better) and transformed targets. Fitting follows the refit schedule; a model that can
         be *conditioned* cheaply on new rows with its fitted hyperparameters (the GP) sees
         every trial, the others the schedule's prefix. Running trials join as fantasies."""
         s, enc = self._settings, space.encoder
         m = self._schedule(n_startup, len(training))
-        prefix = training[:m]
-        y = sign * np.array([v for _, _, v in prefix], dtype=float)
-        model = self._fit(
-            space, ("done", *(n for n, _, _ in prefix)), enc.encode([p for _, p, _ in prefix]), y
-        )
+        X_all = space.memo.encode([(n, p) for n, p, _ in training])
+        y_all = sign * np.array([v for _, _, v in training], dtype=float)
+        model = self._fit(space, ("done", *(n for n, _, _ in training[:m])), X_all[:m], y_all[:m])
         conditions = hasattr(model, "condition")
-        used = training if conditions else prefix
-        X = enc.encode([p for _, p, _ in used])
-        y = sign * np.array([v for _, _, v in used], dtype=float)
+        k = len(training) if conditions else m
+        X, y = X_all[:k], y_all[:k]
         z = transform_target(y, s.target)
         if conditions:  # always: an earlier proposal may have conditioned it on fantasies
             model.condition(X, z)
@@ -356,9 +364,10 @@ class CoarseSampler(BaseSampler):
             if conditions:
                 model.condition(Xf, zf)
             else:
-                key = ("done", *(n for n, _, _ in used), "pending", *(n for n, _ in pending))
+                key = ("done", *(n for n, _, _ in training[:k]), "pending")
+                key += tuple(n for n, _ in pending)
                 model = self._fit(space, key, Xf, zf, transformed=True)
-        return model, used, y, z
+        return model, X, y, z
 
     def _schedule(self, n_startup: int, k: int) -> int:
         """Trials the surrogate is fitted on when ``k`` are usable: the last refit point."""

@@ -68,9 +68,41 @@ def valid_subset(encoder: Encoder, params: Mapping[str, Any]) -> Params:
     return out
 
 
-def record(encoder: Encoder, trial: FrozenTrial) -> Params | None:
+class Memo:
+    """What was read from each *completed* trial of one space, which never changes again: its
+    record, its training-set params and their encoded row. Without it, a proposal in a study
+    of 1,000 trials spent most of its time re-validating the same params."""
+
+    def __init__(self, encoder: Encoder) -> None:
+        self.encoder = encoder
+        self.records: dict[int, Params | None] = {}
+        self.params: dict[int, Params | None] = {}
+        self.rows: dict[int, np.ndarray] = {}
+
+    def encode(self, items: Sequence[tuple[int, Params]]) -> np.ndarray:
+        """Encoded rows of ``(trial number, params)`` training items, each encoded once."""
+        new = [(n, p) for n, p in items if n not in self.rows]
+        if new:
+            for (n, _), row in zip(new, self.encoder.encode([p for _, p in new]), strict=True):
+                self.rows[n] = row
+        if not items:
+            return np.zeros((0, self.encoder.width))
+        return np.stack([self.rows[n] for n, _ in items])
+
+
+def record(encoder: Encoder, trial: FrozenTrial, memo: Memo | None = None) -> Params | None:
     """What ``trial`` holds in this space: its params; for an unfinished trial also its
     fixed params and its recorded proposal (what it will ask for). None if out of space."""
+    done = memo is not None and trial.state == TrialState.COMPLETE
+    if done and trial._trial_id in memo.records:
+        return memo.records[trial._trial_id]
+    out = _record(encoder, trial)
+    if done:
+        memo.records[trial._trial_id] = out
+    return out
+
+
+def _record(encoder: Encoder, trial: FrozenTrial) -> Params | None:
     record: Params = {}
     if trial.state != TrialState.COMPLETE:
         record.update(trial.system_attrs.get("fixed_params", {}))
@@ -81,7 +113,9 @@ def record(encoder: Encoder, trial: FrozenTrial) -> Params | None:
     return valid if len(valid) == len(record) else None
 
 
-def held_candidates(encoder: Encoder, trials: Sequence[FrozenTrial], *, exclude: int) -> Taken:
+def held_candidates(
+    encoder: Encoder, trials: Sequence[FrozenTrial], *, exclude: int, memo: Memo | None = None
+) -> Taken:
     held = Taken()
     for t in trials:
         if t._trial_id == exclude or t.state not in (
@@ -90,14 +124,14 @@ def held_candidates(encoder: Encoder, trials: Sequence[FrozenTrial], *, exclude:
             TrialState.COMPLETE,
         ):
             continue
-        rec = record(encoder, t)
+        rec = record(encoder, t, memo)
         if rec:
             held.add(rec)
     return held
 
 
 def training_set(
-    encoder: Encoder, trials: Sequence[FrozenTrial]
+    encoder: Encoder, trials: Sequence[FrozenTrial], memo: Memo | None = None
 ) -> list[tuple[int, Params, float]]:
     """Usable completed trials, ``(number, params, value)``, in completion order.
 
@@ -112,16 +146,27 @@ def training_set(
         value = float(t.values[0])
         if not math.isfinite(value):
             continue
-        merged = {**t.system_attrs.get(PROPOSAL_ATTR, {}), **t.params}
-        try:
-            params = encoder.validate(
-                {n: v for n, v in merged.items() if n in encoder.distributions}
-            )
-        except ValueError:
+        params = memo.params.get(t._trial_id, _UNREAD) if memo is not None else _UNREAD
+        if params is _UNREAD:
+            params = _training_params(encoder, t)
+            if memo is not None:
+                memo.params[t._trial_id] = params
+        if params is None:
             continue
         rows.append((t.datetime_complete or datetime.min, t.number, params, value))
     rows.sort(key=lambda r: (r[0], r[1]))
     return [(number, params, value) for _, number, params, value in rows]
+
+
+_UNREAD: Any = object()
+
+
+def _training_params(encoder: Encoder, t: FrozenTrial) -> Params | None:
+    merged = {**t.system_attrs.get(PROPOSAL_ATTR, {}), **t.params}
+    try:
+        return encoder.validate({n: v for n, v in merged.items() if n in encoder.distributions})
+    except ValueError:
+        return None
 
 
 def pending_candidates(

@@ -49,35 +49,48 @@ def check_value(name: str, dist: BaseDistribution, value: Any) -> Any:
     """
     if isinstance(value, np.generic):
         value = value.item()
-    bad = ValueError(f"parameter {name!r} = {value!r} is not allowed: expected {describe(dist)}")
+    out = _normalised(dist, value)
+    if out is _BAD:
+        raise ValueError(
+            f"parameter {name!r} = {value!r} is not allowed: expected {describe(dist)}"
+        )
+    return out
+
+
+_BAD = object()
+
+
+def _normalised(dist: BaseDistribution, value: Any) -> Any:
+    """``value`` as the distribution's type, or ``_BAD``. The error message is built only on
+    failure: validation runs on every row a sampler encodes, thousands per proposal."""
     if isinstance(dist, CategoricalDistribution):
         for choice in dist.choices:
             if value == choice and type(value) is type(choice):
                 return choice
-        raise bad
+        return _BAD
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise bad
-    try:  # inf/nan (or an int too large for a float) must fail as `bad`, naming the parameter
+        return _BAD
+    try:  # inf/nan (or an int too large for a float) are not allowed either
         finite = math.isfinite(float(value))
     except OverflowError:
         finite = False
     if not finite:
-        raise bad
+        return _BAD
     if isinstance(dist, IntDistribution):
         if float(value) != int(value):
-            raise bad
+            return _BAD
         value = int(value)
         if not dist.low <= value <= dist.high or (value - dist.low) % dist.step:
-            raise bad
+            return _BAD
         return value
     assert isinstance(dist, FloatDistribution)
     value = float(value)
-    if not math.isfinite(value) or not dist.low <= value <= dist.high:
-        raise bad
+    if not dist.low <= value <= dist.high:
+        return _BAD
     if dist.step is not None:
         k = (value - dist.low) / dist.step
         if abs(k - round(k)) > 1e-8:
-            raise bad
+            return _BAD
     return value
 
 
