@@ -462,3 +462,38 @@ def test_failed_trials_are_not_parents_and_do_not_stall_a_generation() -> None:
     parents = {i for t in study.trials for i in t.system_attrs[CHILD]["parents"]}
     assert parents and not parents & failed
     assert max(t.system_attrs[GENERATION] for t in study.trials) >= 3
+
+
+# -- without search_space: the space of the first completed trial ------------------------------
+class _Inferred:
+    @pytest.fixture
+    def sampler(self) -> Callable[[], AdaptiveGeneticSampler]:
+        return lambda: AdaptiveGeneticSampler(population_size=3, seed=0)
+
+
+class TestOptunaBasicSuiteInferred(_Inferred, BasicSamplerTestCase):
+    pass
+
+
+class TestOptunaRelativeSuiteInferred(_Inferred, RelativeSamplerTestCase):
+    pass
+
+
+class TestOptunaSingleOnlySuiteInferred(_Inferred, SingleOnlySamplerTestCase):
+    pass
+
+
+def test_without_search_space_breeds_in_the_first_trials_space_under_the_constraint() -> None:
+    def objective(trial: optuna.Trial) -> float:
+        x = trial.suggest_float("x", -2.0, 2.0)
+        n = trial.suggest_int("n", 0, 6)
+        return (x - 0.5) ** 2 + (n - 2) ** 2
+
+    sampler = AdaptiveGeneticSampler(
+        population_size=4, seed=0, constraint=lambda p: [p["x"] + p["n"] - 4.0]
+    )
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(objective, n_trials=20)
+    bred = [t for t in study.trials if t.number > 0]
+    assert all(t.params["x"] + t.params["n"] <= 4.0 for t in bred)
+    assert [h["generation"] for h in sampler.history(study)][:3] == [0, 1, 2]

@@ -47,7 +47,7 @@ from jointnas.samplers.candidates import (
 from jointnas.samplers.coarse_setup import Settings, check_settings, default_surrogate
 from jointnas.samplers.coarse_trials import (
     PROPOSAL_ATTR,
-    Memo,
+    SpaceState,
     Taken,
     first_free,
     held_candidates,
@@ -55,7 +55,6 @@ from jointnas.samplers.coarse_trials import (
     training_set,
     valid_subset,
 )
-from jointnas.samplers.operators import Genes
 from jointnas.samplers.support import RandomFallback, check_single_objective, fresh_seed
 from jointnas.samplers.surrogate import transform_target, untransform_target
 from jointnas.spaces.encoding import Encoder, Params
@@ -66,28 +65,6 @@ PREDICTED_ATTR = "coarse:predicted"
 # Independent random streams per trial, so that e.g. the exploration coin never shifts the pool.
 _STARTUP_STREAM, _POOL_STREAM, _EXPLORE_STREAM, _ACQ_STREAM = 1, 2, 3, 4
 _SINGLE = "its surrogate ranks candidates by one value"
-
-
-class _Space:
-    """What the sampler derives from one search space: encoder, genes, startup scan, model."""
-
-    def __init__(self, distributions: Mapping[str, BaseDistribution], seed: int) -> None:
-        self.encoder = Encoder(distributions)
-        self.genes = Genes.of(self.encoder)
-        self.scan = sobol(len(self.encoder.names), seed)  # the startup trials' shared sequence
-        self.scan_tried = 0
-        self.scan_rows: list[np.ndarray] = []
-        self.memo = Memo(self.encoder)
-        self.study: tuple[int, int] | None = None
-        self.model: Any = None
-        self.fitted_on: tuple[Any, ...] | None = None
-
-    def forget_other_studies(self, study: Study) -> None:
-        """Trial ids and numbers are per study: a sampler reused on another study starts its
-        memo and model cache afresh."""
-        key = (id(study._storage), study._study_id)
-        if key != self.study:
-            self.study, self.memo, self.fitted_on = key, Memo(self.encoder), None
 
 
 class CoarseSampler(BaseSampler):
@@ -117,6 +94,8 @@ class CoarseSampler(BaseSampler):
             have grown by ``max(refit_interval, refit_growth * trials)``; in between, the last
             fit is reused (at 1,000 trials, a refit every 50).
         exploration: probability of proposing a random pool member instead of the best.
+        fantasize: running trials enter the surrogate at their predicted mean, so parallel
+            workers spread out (``False``: the ablation, each worker sees completed trials only).
         seed: makes every proposal a function of ``(seed, trial.number)`` and the study.
         max_tries: cap on quasi-random draws per pool; a constraint none of ``max_tries``
             candidates satisfies raises ``InfeasibleConstraintError``.
@@ -139,6 +118,7 @@ class CoarseSampler(BaseSampler):
         refit_interval: int = 1,
         refit_growth: float = 0.05,
         exploration: float = 0.1,
+        fantasize: bool = True,
         seed: int | None = None,
         max_tries: int = 10_000,
     ) -> None:
@@ -147,7 +127,7 @@ class CoarseSampler(BaseSampler):
         self._settings: Settings = check_settings(**args)
         s = self._settings
         self._seed = fresh_seed() if s.seed is None else s.seed
-        self._fixed = None if s.search_space is None else _Space(s.search_space, self._seed)
+        self._fixed = None if s.search_space is None else SpaceState(s.search_space, self._seed)
         self._intersection = IntersectionSearchSpace(include_pruned=True)
         self._random = RandomSampler(seed=self._seed % 2**32)
         self._fallback = (
@@ -172,9 +152,9 @@ class CoarseSampler(BaseSampler):
     def _reset_spaces(self) -> None:
         """Drop everything derived from the seed (never the lock: Optuna reseeds a sampler
         from each thread of ``optimize(n_jobs=...)`` while others may be proposing)."""
-        self._spaces: dict[tuple[tuple[str, str], ...], _Space] = {}
+        self._spaces: dict[tuple[tuple[str, str], ...], SpaceState] = {}
         if self._fixed is not None:
-            self._fixed = _Space(self._fixed.encoder.distributions, self._seed)
+            self._fixed = SpaceState(self._fixed.encoder.distributions, self._seed)
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -232,14 +212,14 @@ class CoarseSampler(BaseSampler):
             return self._random.sample_independent(study, trial, param_name, param_distribution)
         return self._fallback.sample_independent(study, trial, param_name, param_distribution)
 
-    def _space_of(self, distributions: Mapping[str, BaseDistribution]) -> _Space:
+    def _space_of(self, distributions: Mapping[str, BaseDistribution]) -> SpaceState:
         key = tuple((n, repr(d)) for n, d in sorted(distributions.items()))
         if key not in self._spaces:
-            self._spaces[key] = _Space(distributions, self._seed)
+            self._spaces[key] = SpaceState(distributions, self._seed)
         return self._spaces[key]
 
     # -- proposal ---------------------------------------------------------------------------------
-    def _propose(self, study: Study, trial: FrozenTrial, space: _Space) -> Params | None:
+    def _propose(self, study: Study, trial: FrozenTrial, space: SpaceState) -> Params | None:
         """The whole-space candidate for ``trial``, recorded on it; None when all is fixed."""
         s, enc = self._settings, space.encoder
         fixed = valid_subset(enc, trial.system_attrs.get("fixed_params", {}))
@@ -265,7 +245,9 @@ class CoarseSampler(BaseSampler):
                 params = first_free(enc, pool[coin.permutation(len(pool))], taken)
             else:
                 sign = -1.0 if study.direction == StudyDirection.MINIMIZE else 1.0
-                pending = pending_candidates(enc, trials, exclude=trial._trial_id)
+                pending = (
+                    pending_candidates(enc, trials, exclude=trial._trial_id) if s.fantasize else []
+                )
                 params, predicted = self._acquire(
                     space, trial.number, training, pending, sign, n_startup, pool, checker, taken
                 )
@@ -282,7 +264,7 @@ class CoarseSampler(BaseSampler):
         n = min(len(enc.names) + 1, 10) if s.n_startup_trials is None else s.n_startup_trials
         return max(n, s.min_points)
 
-    def _startup(self, space: _Space, number: int, checker: Checker, taken: Taken) -> Params:
+    def _startup(self, space: SpaceState, number: int, checker: Checker, taken: Taken) -> Params:
         """Trial ``number``'s point of the shared feasible Sobol prefix; its own seeded
         sequence where that point is taken, out of reach within max_tries, or where the trial
         fixes some parameters (then the shared prefix does not apply)."""
@@ -303,7 +285,7 @@ class CoarseSampler(BaseSampler):
 
     def _acquire(
         self,
-        space: _Space,
+        space: SpaceState,
         number: int,
         training: list[tuple[int, Params, float]],
         pending: list[tuple[int, Params]],
@@ -337,7 +319,7 @@ class CoarseSampler(BaseSampler):
 
     def _model(
         self,
-        space: _Space,
+        space: SpaceState,
         training: list[tuple[int, Params, float]],
         pending: list[tuple[int, Params]],
         sign: float,
@@ -380,7 +362,7 @@ class CoarseSampler(BaseSampler):
 
     def _fit(
         self,
-        space: _Space,
+        space: SpaceState,
         key: tuple[Any, ...],
         X: np.ndarray,
         y: np.ndarray,

@@ -40,6 +40,7 @@ class Settings:
     refit_interval: int
     refit_growth: float
     exploration: float
+    fantasize: bool
     seed: int | None
     max_tries: int
     min_points: int = 1
@@ -102,8 +103,9 @@ def check_settings(**kw: Any) -> Settings:
             f"pool_size ({pool_size}) must be <= max_tries ({max_tries}): the pool is drawn "
             "within max_tries candidates"
         )
-    if not isinstance(kw["local_search"], bool):
-        raise TypeError("local_search must be True or False")
+    for name in ("local_search", "fantasize"):
+        if not isinstance(kw[name], bool):
+            raise TypeError(f"{name} must be True or False")
     seed = kw["seed"]
     if seed is not None:
         seed = check_int("seed", seed, 0)
@@ -122,6 +124,7 @@ def check_settings(**kw: Any) -> Settings:
         refit_interval=check_int("refit_interval", kw["refit_interval"], 1),
         refit_growth=_check_fraction("refit_growth", kw["refit_growth"]),
         exploration=_check_fraction("exploration", kw["exploration"]),
+        fantasize=kw["fantasize"],
         seed=seed,
         max_tries=max_tries,
         # a predictor that cannot fit on fewer than `min_points` rows would fail mid-study

@@ -15,8 +15,12 @@ from typing import Any
 
 import numpy as np
 import optuna
+from optuna.distributions import BaseDistribution
+from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
+from jointnas.samplers.candidates import sobol
+from jointnas.samplers.operators import Genes
 from jointnas.spaces.encoding import Encoder, Params, check_value
 
 #: system attr of a trial: the full candidate the sampler proposed (conditional objectives
@@ -196,3 +200,26 @@ def first_free(enc: Encoder, ranked: np.ndarray, taken: Taken) -> Params:
         "trials; proposing one again"
     )
     return enc.decode(ranked[:1])[0]
+
+
+class SpaceState:
+    """What a CoarseSampler derives from one search space: encoder, genes, the startup
+    trials' shared Sobol scan, the memo of completed trials, the cached surrogate."""
+
+    def __init__(self, distributions: Mapping[str, BaseDistribution], seed: int) -> None:
+        self.encoder = Encoder(distributions)
+        self.genes = Genes.of(self.encoder)
+        self.scan = sobol(len(self.encoder.names), seed)  # the startup trials' shared sequence
+        self.scan_tried = 0
+        self.scan_rows: list[np.ndarray] = []
+        self.memo = Memo(self.encoder)
+        self.study: tuple[int, int] | None = None
+        self.model: Any = None
+        self.fitted_on: tuple[Any, ...] | None = None
+
+    def forget_other_studies(self, study: Study) -> None:
+        """Trial ids and numbers are per study: a sampler reused on another study starts its
+        memo and model cache afresh."""
+        key = (id(study._storage), study._study_id)
+        if key != self.study:
+            self.study, self.memo, self.fitted_on = key, Memo(self.encoder), None

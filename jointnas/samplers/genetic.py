@@ -23,14 +23,15 @@ resume, and parallel workers never share draws.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 from optuna.distributions import BaseDistribution
-from optuna.samplers import BaseGASampler
+from optuna.samplers import BaseGASampler, RandomSampler
 from optuna.study import Study
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 
 from jointnas.samplers.breeding import Breeder, Child
 from jointnas.samplers.generations import Generations, View
@@ -54,6 +55,7 @@ from jointnas.samplers.support import (
 from jointnas.spaces.encoding import Encoder, Params
 
 _SINGLE = "it ranks parents by one value"
+_BUILD_LOCK = threading.Lock()
 
 
 class AdaptiveGeneticSampler(BaseGASampler):
@@ -85,6 +87,13 @@ class AdaptiveGeneticSampler(BaseGASampler):
 
     Proposals never repeat a RUNNING, WAITING or COMPLETE trial (nor a trial of the
     ``initial_from`` study) unless the reachable space is exhausted. Single-objective only.
+
+    Without ``search_space`` the space is the distributions of the study's first completed
+    trial (one space for all generations; until a trial completes, parameters are sampled at
+    random, and parameters outside it always are, like TPE's). As a trial-by-trial sampler it
+    trails Optuna's TPE and GPSampler on the suites of ``benchmarks/bench_sampler_suites.py``;
+    its place is the pipeline's predictor-scored fine stage (``jointnas.search``) and searches
+    of many cheap generations.
     """
 
     SIGMA_MIN = SIGMA_MIN
@@ -96,7 +105,7 @@ class AdaptiveGeneticSampler(BaseGASampler):
     def __init__(
         self,
         *,
-        search_space: Mapping[str, BaseDistribution],
+        search_space: Mapping[str, BaseDistribution] | None = None,
         constraint: Constraint | None = None,
         predictor: object | None = None,
         population_size: int = 20,
@@ -108,12 +117,13 @@ class AdaptiveGeneticSampler(BaseGASampler):
         seed: int | None = None,
         max_tries: int = 10_000,
     ) -> None:
-        if not isinstance(search_space, Mapping) or not search_space:
-            raise ValueError("search_space must be a non-empty mapping name -> distribution")
-        try:
-            encoder = Encoder(search_space)
-        except TypeError as exc:
-            raise ValueError(f"search_space: {exc}") from None
+        if search_space is not None:
+            if not isinstance(search_space, Mapping) or not search_space:
+                raise ValueError("search_space must be a non-empty mapping name -> distribution")
+            try:
+                Encoder(search_space)
+            except TypeError as exc:
+                raise ValueError(f"search_space: {exc}") from None
         if constraint is not None and not callable(constraint):
             raise ValueError("constraint must be None or a callable params -> sequence of floats")
         if predictor is not None and not all(
@@ -124,10 +134,9 @@ class AdaptiveGeneticSampler(BaseGASampler):
             raise ValueError(f"population_size must be an int >= 2, got {population_size!r}")
         if initial_from is not None and (not isinstance(initial_from, str) or not initial_from):
             raise ValueError(f"initial_from must be None or a study name, got {initial_from!r}")
-        genes = Genes.of(encoder)
-        if mutation_prob is None:
-            mutation_prob = genes.default_mutation_prob()  # 1 / len(search_space)
-        if not is_real(mutation_prob) or not 0.0 < mutation_prob <= 1.0:
+        if mutation_prob is not None and (
+            not is_real(mutation_prob) or not 0.0 < mutation_prob <= 1.0
+        ):
             raise ValueError(f"mutation_prob must be in (0, 1], got {mutation_prob!r}")
         if not is_real(sigma) or not SIGMA_MIN <= sigma <= SIGMA_MAX:
             raise ValueError(
@@ -146,21 +155,45 @@ class AdaptiveGeneticSampler(BaseGASampler):
             raise ValueError(f"max_tries must be an int >= 1, got {max_tries!r}")
         super().__init__(population_size=int(population_size))
 
-        self._encoder = encoder
-        self._dists = dict(encoder.distributions)
         self._constraint = constraint
         self._seed = fresh_seed() if seed is None else int(seed)
+        self._options = {
+            "predictor": predictor,
+            "initial_from": initial_from,
+            "mutation_prob": mutation_prob,
+            "sigma": float(sigma),
+            "crossover_prob": float(crossover_prob),
+            "candidates_per_child": int(candidates_per_child),
+            "max_tries": int(max_tries),
+        }
         fallback_seed = int(np.random.SeedSequence([self._seed, 2]).generate_state(1)[0])
+        self._inferred = search_space is None
+        self._random = RandomSampler(seed=fallback_seed)  # before the space is known
+        self._dists: dict[str, BaseDistribution] = {}
+        if search_space is not None:
+            self._build(search_space)
+
+    def _build(self, search_space: Mapping[str, BaseDistribution]) -> None:
+        """The parts that need the space: at construction, or (no ``search_space``) from the
+        distributions of the study's first completed trial, like a GA must: one fixed space."""
+        o = self._options
+        encoder = Encoder(search_space)
+        genes = Genes.of(encoder)
+        mutation_prob = o["mutation_prob"] or genes.default_mutation_prob()  # 1 / genes
+        population_size = int(self._population_size)
+        self._encoder = encoder
         self._fallback = RandomFallback(
-            sampler="AdaptiveGeneticSampler", distributions=self._dists, seed=fallback_seed
+            sampler="AdaptiveGeneticSampler",
+            distributions=self._dists,
+            seed=int(np.random.SeedSequence([self._seed, 2]).generate_state(1)[0]),
         )
         prefix = self._get_generation_key().rsplit(":", 1)[0]  # BaseGASampler's: class name
         self._generations = Generations(
             encoder=encoder,
             feasible=self._feasible,
-            population_size=int(population_size),
-            initial_from=initial_from,
-            sigma=float(sigma),
+            population_size=population_size,
+            initial_from=o["initial_from"],
+            sigma=o["sigma"],
             prefix=prefix,
         )
         self._breeder = Breeder(
@@ -168,23 +201,39 @@ class AdaptiveGeneticSampler(BaseGASampler):
             feasible=self._feasible,
             key=self._generations.key,
             mutation_prob=float(mutation_prob),
-            crossover_prob=float(crossover_prob),
-            max_tries=int(max_tries),
+            crossover_prob=o["crossover_prob"],
+            max_tries=o["max_tries"],
         )
         self._predicted = (
             None
-            if predictor is None
+            if o["predictor"] is None
             else PredictedChoice(
-                predictor=predictor,
+                predictor=o["predictor"],
                 generations=self._generations,
                 breeder=self._breeder,
-                population_size=int(population_size),
-                candidates_per_child=int(candidates_per_child),
+                population_size=population_size,
+                candidates_per_child=o["candidates_per_child"],
                 seed=self._seed,
             )
         )
         assert self._generations.generation_key == self._get_generation_key()
         assert self._generations.parent_prefix == self._get_parent_cache_key_prefix()
+        self._dists = dict(encoder.distributions)  # last: it says the parts are ready
+
+    def _ready(self, study: Study) -> bool:
+        """Whether the space is known; without ``search_space``, taken from the first
+        completed trial's distributions (parameters with one value left out)."""
+        if self._dists:
+            return True
+        with _BUILD_LOCK:  # threads of optimize(n_jobs=...) must build one set of parts
+            if self._dists:
+                return True
+            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+                space = {n: d for n, d in t.distributions.items() if not d.single()}
+                if space:
+                    self._build(space)
+                    return True
+        return False
 
     @property
     def population_size(self) -> int | None:
@@ -195,9 +244,11 @@ class AdaptiveGeneticSampler(BaseGASampler):
         """As ``BaseGASampler``'s setter, passed on to the parts that use the size."""
         if not is_int(value) or value < 2:
             raise ValueError(f"population_size must be an int >= 2, got {value!r}")
-        self._population_size = self._generations.population_size = int(value)
-        if self._predicted is not None:
-            self._predicted.population_size = int(value)
+        self._population_size = int(value)
+        if self._dists:
+            self._generations.population_size = int(value)
+            if self._predicted is not None:
+                self._predicted.population_size = int(value)
 
     # -- Optuna sampler API -----------------------------------------------------------------
     def reseed_rng(self) -> None:
@@ -207,11 +258,24 @@ class AdaptiveGeneticSampler(BaseGASampler):
         genetic draws are keyed by trial number and never repeat, and keeping their seed keeps a
         seeded study reproducible.
         """
-        self._fallback.reseed_rng()
+        self._random.reseed_rng()
+        if self._dists:
+            self._fallback.reseed_rng()
 
     def infer_relative_search_space(
         self, study: Study, trial: FrozenTrial
     ) -> dict[str, BaseDistribution]:
+        if not self._ready(study):
+            return {}
+        if self._inferred:  # what this trial's objective asked for before, as TPE infers
+            return {
+                n: d
+                for n, d in self._dists.items()
+                if all(
+                    t.distributions.get(n) == d
+                    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                )
+            }
         return dict(self._dists)
 
     def sample_relative(
@@ -220,7 +284,7 @@ class AdaptiveGeneticSampler(BaseGASampler):
         """Propose the whole candidate jointly (the constraint needs every parameter) and return
         the part in ``search_space`` (all of it, unless e.g. PartialFixedSampler fixes some)."""
         check_single_objective(study, "AdaptiveGeneticSampler", _SINGLE)
-        if not search_space:
+        if not search_space or not self._ready(study):
             return {}
         for name, dist in search_space.items():
             if self._dists.get(name) != dist:
@@ -246,6 +310,8 @@ class AdaptiveGeneticSampler(BaseGASampler):
         param_distribution: BaseDistribution,
     ) -> Any:
         check_single_objective(study, "AdaptiveGeneticSampler", _SINGLE)
+        if self._inferred:  # like TPE: what is outside the inferred space is random
+            return self._random.sample_independent(study, trial, param_name, param_distribution)
         return self._fallback.sample_independent(study, trial, param_name, param_distribution)
 
     # -- BaseGASampler API ------------------------------------------------------------------
@@ -253,17 +319,23 @@ class AdaptiveGeneticSampler(BaseGASampler):
         """Generation of ``trial``, tagged on first use as in ``BaseGASampler``, except that
         generation 0 only needs the random top-up of the initial population (the seeds are
         already evaluated), and is skipped when the seeds fill it."""
+        if not self._ready(study):
+            return 0
         gens = self._generations
         return gens.trial_generation(gens.view(study), trial)
 
     def select_parent(self, study: Study, generation: int) -> list[FrozenTrial]:
         """The best ``population_size`` of the previous parents and the previous generation."""
+        if not self._ready(study):
+            return []
         gens = self._generations
         return gens.select_parent(gens.view(study), generation)
 
     def get_parent_population(self, study: Study, generation: int) -> list[FrozenTrial]:
         """Parents of ``generation``, cached in the study like ``BaseGASampler`` does; resolved
         against the ``initial_from`` study too, since seeds may live there."""
+        if not self._ready(study):
+            return []
         gens = self._generations
         return gens.parents(gens.view(study), generation)
 
@@ -273,7 +345,7 @@ class AdaptiveGeneticSampler(BaseGASampler):
         breed it), ``success_rate``/``children``/``successes`` (of the generation before, which
         set sigma), ``parents`` and ``best_value`` (of its parent population; for generation 0,
         of the seeds)."""
-        return self._generations.history(study)
+        return self._generations.history(study) if self._ready(study) else []
 
     # -- proposals --------------------------------------------------------------------------
     def _feasible(self, params: Params) -> bool:
