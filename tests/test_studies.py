@@ -126,9 +126,9 @@ def test_autotrain_script_searches_only_the_recipe_of_a_fixed_arch(tmp_path):
         assert set(t.params) == set(space.recipe_names)  # only the recipe is searched
         assert 0 <= t.value <= 1
         assert len(t.intermediate_values) == 1
-    # XGBoost needs 4 points: 4 quasi-random recipes, then the predictor's pick
+    # --startup 2: 2 quasi-random recipes, then the surrogate's picks
     sources = [t.system_attrs["coarse:source"] for t in study.trials]
-    assert sources[:4] == ["sobol"] * 4 and sources[4] in ("predicted", "explore")
+    assert sources[:2] == ["sobol"] * 2 and set(sources[2:]) <= {"predicted", "explore"}
     assert "0.112 MFLOPs" in done.stdout and "best val acc" in done.stdout
     assert len(table(done.stdout, "trial")) == 5
     # the same study cannot be resumed for another architecture (the default, largest one)
