@@ -65,13 +65,8 @@ class Checker:
         self.encoder = encoder
         self.constraint, self.constraint_batch = constraint, constraint_batch
         self.fixed = dict(fixed or {})
-        if self.fixed:
-            self._mask = encoder.feature_mask(self.fixed)
-            full = {n: self.fixed.get(n) for n in encoder.names}
-            self._row = _partial_row(encoder, full)
-        else:
-            self._mask = np.zeros(encoder.width, dtype=bool)
-            self._row = np.zeros(encoder.width)
+        self._mask = encoder.feature_mask(self.fixed)
+        self._row = _partial_row(encoder, self.fixed)
 
     def pin(self, X: np.ndarray) -> np.ndarray:
         """``X`` with the fixed params written in (in place)."""
@@ -113,11 +108,9 @@ class Checker:
         return self.pin(self.encoder.encode_columns(cols))
 
 
-def feasible_pool(
-    checker: Checker, engine: qmc.Sobol, want: int, max_tries: int
-) -> tuple[np.ndarray, int]:
-    """Up to ``want`` feasible rows of one Sobol sequence within ``max_tries`` draws, and the
-    number of draws made; raises when none is feasible."""
+def feasible_pool(checker: Checker, engine: qmc.Sobol, want: int, max_tries: int) -> np.ndarray:
+    """Up to ``want`` feasible rows of one Sobol sequence within ``max_tries`` draws; raises
+    when none is feasible."""
     first = max(FIRST_CHUNK, 1 << max(want - 1, 0).bit_length())
     found: list[np.ndarray] = []
     n = tried = 0
@@ -130,23 +123,13 @@ def feasible_pool(
         tried += size
     if not n:
         raise InfeasibleConstraintError(tightness(tried, checker.fixed))
-    return np.concatenate(found)[:want], tried
+    return np.concatenate(found)[:want]
 
 
 def _partial_row(encoder: Encoder, values: Mapping[str, Any]) -> np.ndarray:
-    """Encoded row with the given values (None: left at 0)."""
+    """Encoded row with the given values (the other columns 0)."""
     row = np.zeros(encoder.width)
     for name, value in values.items():
-        if value is None:
-            continue
         one = Encoder({name: encoder.distributions[name]}).encode([{name: value}])[0]
         row[encoder.feature_mask([name])] = one
     return row
-
-
-def unique_rows(X: np.ndarray) -> np.ndarray:
-    """Indices of the first occurrence of each distinct row, in their original order."""
-    if not len(X):
-        return np.zeros(0, dtype=np.int64)
-    _, first = np.unique(np.ascontiguousarray(X), axis=0, return_index=True)
-    return np.sort(first)

@@ -239,7 +239,7 @@ class CoarseSampler(BaseSampler):
         else:
             coin = np.random.default_rng([self._seed, trial.number, _EXPLORE_STREAM])
             engine = sobol(len(enc.names), [self._seed, trial.number, _POOL_STREAM])
-            pool, _ = feasible_pool(checker, engine, s.pool_size, s.max_tries)
+            pool = feasible_pool(checker, engine, s.pool_size, s.max_tries)
             if coin.random() < s.exploration:
                 source = "explore"
                 params = first_free(enc, pool[coin.permutation(len(pool))], taken)
@@ -280,7 +280,7 @@ class CoarseSampler(BaseSampler):
                 if params not in taken:
                     return params
         engine = sobol(len(space.encoder.names), [self._seed, number, _STARTUP_STREAM])
-        pool, _ = feasible_pool(checker, engine, 64, max_tries)
+        pool = feasible_pool(checker, engine, 64, max_tries)
         return first_free(space.encoder, pool, taken)
 
     def _acquire(

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseGASampler, RandomSampler
+from optuna.search_space import IntersectionSearchSpace
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
@@ -166,9 +167,10 @@ class AdaptiveGeneticSampler(BaseGASampler):
             "candidates_per_child": int(candidates_per_child),
             "max_tries": int(max_tries),
         }
-        fallback_seed = int(np.random.SeedSequence([self._seed, 2]).generate_state(1)[0])
+        self._fallback_seed = int(np.random.SeedSequence([self._seed, 2]).generate_state(1)[0])
         self._inferred = search_space is None
-        self._random = RandomSampler(seed=fallback_seed)  # before the space is known
+        self._intersection = IntersectionSearchSpace()
+        self._random = RandomSampler(seed=self._fallback_seed)  # before the space is known
         self._dists: dict[str, BaseDistribution] = {}
         if search_space is not None:
             self._build(search_space)
@@ -185,7 +187,7 @@ class AdaptiveGeneticSampler(BaseGASampler):
         self._fallback = RandomFallback(
             sampler="AdaptiveGeneticSampler",
             distributions=self._dists,
-            seed=int(np.random.SeedSequence([self._seed, 2]).generate_state(1)[0]),
+            seed=self._fallback_seed,
         )
         prefix = self._get_generation_key().rsplit(":", 1)[0]  # BaseGASampler's: class name
         self._generations = Generations(
@@ -267,15 +269,9 @@ class AdaptiveGeneticSampler(BaseGASampler):
     ) -> dict[str, BaseDistribution]:
         if not self._ready(study):
             return {}
-        if self._inferred:  # what this trial's objective asked for before, as TPE infers
-            return {
-                n: d
-                for n, d in self._dists.items()
-                if all(
-                    t.distributions.get(n) == d
-                    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                )
-            }
+        if self._inferred:  # what every completed trial asked for, as TPE and GPSampler infer
+            inferred = self._intersection.calculate(study)
+            return {n: d for n, d in self._dists.items() if inferred.get(n) == d}
         return dict(self._dists)
 
     def sample_relative(
