@@ -6,8 +6,9 @@ and Thompson sampling need a spread; an ensemble gives one from any regressor: `
 each fitted with its own seed on its own bootstrap resample of the trials (bagging, as SMAC's
 random forest and BANANAS's ensemble of 5). Where members disagree the search is unsure.
 
-Measured on COCO's bbob-mixint (``benchmarks/bench_sampler_suites.py``), what the default member
-must be: plain squared-error XGBoost, 50 trees of depth 4 at learning rate 0.3. The accuracy
+Found with a probe on COCO's bbob-mixint (6 functions in 5-D, 3 seeds, 60 evaluations; the
+suite itself is ``benchmarks/bench_sampler_suites.py``), what the default member must be:
+plain squared-error XGBoost, 50 trees of depth 4 at learning rate 0.3. The accuracy
 predictor's own settings (pseudo-Huber loss, 300 trees at 0.05, row and column subsampling)
 suit a predictor read once on a large table, but as a sampler's surrogate on 10-100 trials they
 underfit: the pseudo-Huber Hessian is tiny on large standardised residuals, so the leaves of the
