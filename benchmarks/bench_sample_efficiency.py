@@ -120,7 +120,7 @@ def _sampler_job(method: str, seed: int, args: dict[str, Any], data) -> list[flo
     import optuna
 
     from jointnas.evaluators import TrainFromScratch
-    from jointnas.objective import Limits, Objective
+    from jointnas.objective import Limits, Objective, record_constraints
 
     space = _space(method, args["max_mflops"])
     limits = Limits(mflops=args["max_mflops"])
@@ -140,7 +140,8 @@ def _sampler_job(method: str, seed: int, args: dict[str, Any], data) -> list[flo
         params = space.suggest(trial)
         values = constraint(params)
         if any(v > 0 for v in values):  # not trained, costs no training
-            trial.set_constraint("mflops", values[0])
+            # as the objective stores them, so every trial carries the same constraints
+            record_constraints(trial, list(limits.active()), values)
             trial.set_user_attr("trained", False)
             return 0.0
         trial.set_user_attr("trained", True)
