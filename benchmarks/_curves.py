@@ -112,6 +112,26 @@ def summarize(
     return out
 
 
+def markdown_table(
+    curves: dict[str, np.ndarray], summary: dict[str, dict], checkpoints: Sequence[int]
+) -> str:
+    """Median best-so-far (quartiles at the last checkpoint) per method at ``checkpoints``, and
+    the evaluations each non-baseline needs to reach each baseline's final median: the table
+    BENCHMARKS.md quotes, written by the report so it is regenerated, never typed."""
+    cps = [k for k in checkpoints if k <= min(c.shape[1] for c in curves.values())]
+    head = "| method | " + " | ".join(str(k) for k in cps) + " | 25-75% at last | to reach |"
+    lines = [head, "|---" * (len(cps) + 3) + "|"]
+    for m, c in curves.items():
+        med = np.median(c, axis=0)
+        last = c[:, cps[-1] - 1]
+        q = f"{np.quantile(last, 0.25):.3f}-{np.quantile(last, 0.75):.3f}"
+        reach = summary[m].get("to_reach_baseline_final")
+        to = ", ".join(f"{b} {v if v else 'never'}" for b, v in (reach or {}).items()) or "-"
+        vals = " | ".join(f"{med[k - 1]:.3f}" for k in cps)
+        lines.append(f"| {m} | {vals} | {q} | {to} |")
+    return "\n".join(lines) + "\n"
+
+
 def plot_panels(
     panels: Sequence[tuple[str, Sequence[str]]],
     curves: dict[str, np.ndarray],

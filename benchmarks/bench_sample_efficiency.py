@@ -49,7 +49,7 @@ from typing import Any
 
 import _common
 import numpy as np
-from _curves import BASELINES, best_so_far, plot_panels, sampler_for, summarize
+from _curves import BASELINES, best_so_far, markdown_table, plot_panels, sampler_for, summarize
 
 JOBS = _common.RESULTS / "sample_efficiency"
 OURS = ("coarse", "coarse-gp", "genetic", "pipeline")
@@ -284,8 +284,9 @@ def report(methods: list[str], seeds: list[int], budget: int, stem: str) -> None
         baselines=BASELINES,
         ylabel="best validation accuracy so far",
     )
-    for m, s in summary.items():
-        print(m, s)
+    table = markdown_table(curves, summary, (10, 20, 25, 40, 50, budget))
+    (_common.RESULTS / f"{stem}.md").write_text(table)
+    print(table)
 
 
 def main() -> None:
