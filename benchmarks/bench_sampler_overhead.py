@@ -27,7 +27,7 @@ import optuna
 from _curves import sampler_for
 from optuna.trial import create_trial
 
-from jointnas.objective import Limits
+from jointnas.objective import Limits, record_constraints
 from jointnas.search import cost_feasibility, random_feasible
 from jointnas.spaces.fbnetv3 import FBNetV3Space
 
@@ -48,7 +48,7 @@ def prefilled(space, n: int, constraint, seed: int) -> list[optuna.trial.FrozenT
                 params=p,
                 distributions=dists,
                 value=float(v),
-                system_attrs={"constraints:mflops": c[0]},
+                system_attrs={"constraints:mflops": c[0], "constraints": list(c)},
             )
         )
     return out
@@ -98,8 +98,9 @@ def main() -> None:
             for _ in range(args.asks):
                 t0 = time.perf_counter()
                 trial = study.ask()
-                space.suggest(trial)
+                params = space.suggest(trial)
                 seconds.append(time.perf_counter() - t0)
+                record_constraints(trial, ["mflops"], constraint(params))  # as a run stores them
                 study.tell(trial, 0.5)
             times[name] = statistics.fmean(seconds)
             medians[name] = statistics.median(seconds)
