@@ -9,6 +9,7 @@ from jointnas.evaluators import Evaluation, Evaluator, TrainFromScratch
 from jointnas.model import build_model
 from jointnas.objective import Limits, Objective
 from jointnas.pipeline import RunConfig, run
+from jointnas.reward import Reward
 from jointnas.samplers import AdaptiveGeneticSampler, CoarseSampler, FeasibleSampler
 from jointnas.spaces import (
     Arch,
@@ -44,6 +45,7 @@ __all__ = [
     "Limits",
     "Objective",
     "Recipe",
+    "Reward",
     "RunConfig",
     "Space",
     "Stage",

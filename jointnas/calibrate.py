@@ -25,6 +25,7 @@ from jointnas.data import Dataset
 from jointnas.errors import ConfigError
 from jointnas.layout import stage_study_name
 from jointnas.pipeline import RunConfig, run
+from jointnas.reward import MNASNET_EXPONENT
 from jointnas.storage import load_study, open_storage
 
 ATTR = keys.CALIBRATION_RESULT
@@ -70,6 +71,9 @@ def calibrate(
         stop_after="coarse",  # calibration trains candidates; it searches nothing
         coarse_sampler="random",  # unbiased draws: a predictor's picks narrow the spread
         workers=1,
+        target_mflops=None,  # the fidelity of the accuracy ranking; a reward run shares it
+        reward_alpha=MNASNET_EXPONENT,
+        reward_beta=MNASNET_EXPONENT,
     )
     cal = run(cal_config, data=data, progress=progress)
     done = [t for t in cal.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]

@@ -13,6 +13,7 @@ from typing import Any
 from jointnas.devices import worker_devices
 from jointnas.errors import ConfigError
 from jointnas.objective import Limits
+from jointnas.reward import MNASNET_EXPONENT, Reward
 from jointnas.spaces import DEFAULT_SPACE, get_space
 from jointnas.spaces.base import Space
 from jointnas.storage import check_multiprocess_storage
@@ -34,6 +35,15 @@ class RunConfig:
     max_mflops: float | None = 2.0
     max_params: int | None = None
     max_acts: int | None = None
+    #: RegNet's complexity limits relative to each candidate's FLOPs f (GF): acts <= 6.5 sqrt(f)
+    #: M, params <= 3 + 5.5 f M (``Limits.regnet``)
+    regnet_limits: bool = False
+    #: MnasNet reward target T: the study's value becomes accuracy * (MFLOPs / T) ^ w, a soft
+    #: constraint beside the hard limits; None: the value is the accuracy
+    target_mflops: float | None = None
+    #: the reward's exponent w at or below T (MnasNet's alpha) and above it (beta)
+    reward_alpha: float = MNASNET_EXPONENT
+    reward_beta: float = MNASNET_EXPONENT
     trials: int = 20
     epochs: int = 2
     #: cosine schedule length when ``epochs`` stops early (calibrated runs); default ``epochs``
@@ -98,8 +108,17 @@ class RunConfig:
         if not self.study_name.strip():
             raise ConfigError("--study must be a non-empty name")
         check_multiprocess_storage(self.storage, self.workers)
+        if self.target_mflops is None and (self.reward_alpha, self.reward_beta) != (
+            MNASNET_EXPONENT,
+            MNASNET_EXPONENT,
+        ):
+            raise ConfigError("--reward-exponent needs --target-mflops T (the reward's target)")
         try:
+            self.reward  # noqa: B018 (validates the reward)
             self.limits  # noqa: B018 (validates the limits)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        try:
             resolve_device(self.device)
         except (ValueError, RuntimeError) as exc:  # torch raises RuntimeError for "gpu"
             raise ConfigError(f"--device {self.device!r}: {str(exc).splitlines()[0]}") from None
@@ -122,4 +141,18 @@ class RunConfig:
 
     @property
     def limits(self) -> Limits:
-        return Limits(mflops=self.max_mflops, params=self.max_params, acts=self.max_acts)
+        return Limits(
+            mflops=self.max_mflops,
+            params=self.max_params,
+            acts=self.max_acts,
+            regnet=self.regnet_limits,
+        )
+
+    @property
+    def reward(self) -> Reward | None:
+        """MnasNet's reward when ``target_mflops`` is set, else None (the value is accuracy)."""
+        if self.target_mflops is None:
+            return None
+        return Reward(
+            target_mflops=self.target_mflops, alpha=self.reward_alpha, beta=self.reward_beta
+        )

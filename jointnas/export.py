@@ -63,6 +63,11 @@ def candidate_summary(space: Space, trial: optuna.trial.FrozenTrial) -> dict[str
         "value": trial.value,
         "predicted": bool(trial.user_attrs.get(keys.PREDICTED, False)),
         "predicted_acc": trial.user_attrs.get(keys.PREDICTED_ACC),
+        **{  # a reward run's value is the reward; these say what it was made of
+            k: trial.user_attrs[k]
+            for k in (keys.ACCURACY, keys.REWARD_VALUE, keys.PREDICTED_REWARD)
+            if k in trial.user_attrs
+        },
         "cost": {k: trial.user_attrs.get(k) for k in keys.COST_KEYS},
         "params": trial.params,
         "arch": dataclasses.asdict(cand.arch),

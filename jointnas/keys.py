@@ -13,6 +13,8 @@ FINE = "fine"  #: predicted (not trained) candidates of the fine search, in NAME
 FINAL = "final"  #: full-budget trainings of the best predicted candidates, in NAME.final
 CALIBRATION = "calibration"  #: full-budget trainings that calibrate the fidelity
 STAGE_STUDIES = (FINE, FINAL, CALIBRATION)
+#: trainings of one design space for its error EDF, in study NAME.edf.<space> (``jointnas.edf``)
+EDF = "edf"
 
 #: version of the study layout; studies of version 1 held all stages in one study
 LAYOUT_VERSION = 2
@@ -33,10 +35,15 @@ EPOCHS = "jointnas:epochs"
 SCHEDULE_EPOCHS = "jointnas:schedule_epochs"
 FINAL_EPOCHS = "jointnas:final_epochs"  #: on the final study: its full training budget
 LIMITS = "jointnas:limits"
+#: MnasNet reward settings (``jointnas.reward.Reward.record``), or None: values are accuracies
+REWARD = "jointnas:reward"
 RUN = "jointnas:run"  #: the settings a `jointnas worker` joins with
 PREDICTOR = "jointnas:predictor"  #: path, kind, trials of the fitted predictor
 FINE_RESULT = "jointnas:fine"  #: top candidates, history and speed of the fine search
 CALIBRATION_RESULT = "jointnas:calibration"
+EDF_SPACE = "jointnas:edf_space"  #: on an EDF study: the record of the space sampled
+EDF_BAND = "jointnas:edf_band"  #: on an EDF study: [low, high] MFLOPs every model lies in
+EDF_RECIPE = "jointnas:edf_recipe"  #: on an EDF study: the one recipe (+ batch size) of all
 
 # -- trial system attrs -------------------------------------------------------------------------
 HEARTBEAT = "jointnas:heartbeat"  #: last beat of a running trial on a journal file
@@ -48,10 +55,15 @@ WORKER_DIED = "worker_died"  #: on a trial failed because its worker died: how i
 NOT_RETRIED = "not_retried"  #: on a WAITING retry dropped because the budget was reached
 PREDICTED = "predicted"  #: True on fine-search trials: the value is a prediction
 PREDICTED_ACC = "predicted_acc"  #: on final trials: what the predictor expected
+PREDICTED_REWARD = "predicted_reward"  #: reward runs, final trials: the expected reward
+ACCURACY = "accuracy"  #: reward runs: the evaluator's accuracy (the trial's value is the reward)
+REWARD_VALUE = "reward"  #: reward runs: the reward, equal to the trial's value
 GENERATION = "generation"
 FAIL_REASON = "fail_reason"  #: a deliberate failure (diverged, infeasible): uses budget
 SKIPPED = "skipped"  #: a duplicate candidate that was not trained
 WEIGHTS = "weights"
 RESUMED_EPOCHS = "resumed_epochs"  #: epochs a final training restored from its checkpoint
 CURVE = "val_acc_curve"
+EDF_INDEX = "edf_index"  #: EDF trials: which of the seeded draws of the space this is
+ERROR = "error"  #: EDF trials: 1 - validation accuracy
 COST_KEYS = ("mflops", "params", "acts")

@@ -25,6 +25,7 @@ from jointnas import files, keys
 from jointnas.blocks import Cost
 from jointnas.errors import JointNASError
 from jointnas.evaluators.base import Evaluator
+from jointnas.reward import Reward
 from jointnas.spaces.base import Space
 from jointnas.train import TrainingDiverged
 
@@ -40,27 +41,79 @@ class DuplicateCandidate(CandidateRejected):
     it at the same moment): this trial is not trained and does not use up the budget."""
 
 
+#: constraint names of RegNet's complexity limits (``Limits(regnet=True)``)
+REGNET_KEYS = ("regnet_acts", "regnet_params")
+
+
+def regnet_max_acts(flops: Any) -> Any:
+    """RegNet's activation cap for a model of ``flops`` multiply-adds: 6.5 * sqrt(f) M
+    activations, f in GFLOPs (Radosavovic et al., 2020, the design-space comparison's
+    constraint), as a count: 6.5e6 * sqrt(flops / 1e9). Floats or per-candidate arrays."""
+    return 6.5e6 * np.sqrt(np.asarray(flops, dtype=float) / 1e9)
+
+
+def regnet_max_params(flops: Any) -> Any:
+    """RegNet's parameter cap for a model of ``flops`` multiply-adds: 3 + 5.5 * f M params,
+    f in GFLOPs, as a count: 3e6 + 5.5e6 * flops / 1e9. Floats or per-candidate arrays."""
+    return 3e6 + 5.5e6 * np.asarray(flops, dtype=float) / 1e9
+
+
+def _plain(value: Any) -> Any:
+    """A 0-d numpy result as a Python float (JSON, Optuna); arrays as they are."""
+    return float(value) if np.ndim(value) == 0 else value
+
+
 @dataclass(frozen=True, kw_only=True)
 class Limits:
-    """Resource limits; ``None`` means unconstrained. Constraint values are cost - limit."""
+    """Resource limits; ``None`` means unconstrained. Constraint values are cost - limit.
+
+    ``regnet`` adds RegNet's complexity limits, relative to each candidate's own FLOPs f (in
+    GF): acts <= 6.5 * sqrt(f) M and params <= 3 + 5.5 * f M, as two more constraints
+    (``REGNET_KEYS``) whose values are counts like ``--max-acts``'s: acts - 6.5e6 * sqrt(f)
+    and params - (3e6 + 5.5e6 * f)."""
 
     mflops: float | None = None
     params: int | None = None
     acts: int | None = None
+    regnet: bool = False
 
     def __post_init__(self) -> None:
         for key in LIMIT_KEYS:
             value = getattr(self, key)
             if value is not None and not value > 0:
                 raise ValueError(f"--max-{key} must be > 0, got {value}")
+        if not isinstance(self.regnet, bool):
+            raise ValueError(f"regnet must be True or False, got {self.regnet!r}")
 
     def active(self) -> dict[str, float]:
+        """The fixed limits that are set (name -> limit); RegNet's come after them."""
         return {k: float(getattr(self, k)) for k in LIMIT_KEYS if getattr(self, k) is not None}
 
-    def values(self, c: Cost) -> list[float]:
-        """Constraint values (feasible when all <= 0), in ``active()`` order."""
+    def names(self) -> list[str]:
+        """Constraint names, in ``values()`` order: the fixed limits, then RegNet's."""
+        return [*self.active(), *(REGNET_KEYS if self.regnet else ())]
+
+    def fixed_values(self, c: Cost) -> list[Any]:
+        """cost - limit of each fixed limit, in ``active()`` order."""
         measured = {"mflops": c.mflops, "params": c.params, "acts": c.acts}
         return [measured[k] - limit for k, limit in self.active().items()]
+
+    def values(self, c: Cost) -> list[Any]:
+        """Constraint values (feasible when all <= 0), in ``names()`` order; floats for one
+        candidate, arrays for a batch (``Space.cost_batch``)."""
+        values = self.fixed_values(c)
+        if self.regnet:
+            values.append(_plain(np.asarray(c.acts, dtype=float) - regnet_max_acts(c.flops)))
+            values.append(_plain(np.asarray(c.params, dtype=float) - regnet_max_params(c.flops)))
+        return values
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-able, for people and the study attrs: each limit, RegNet's as formulas."""
+        out: dict[str, Any] = dict(self.active())
+        if self.regnet:
+            out["regnet_acts"] = "acts <= 6.5 * sqrt(GFLOPs) M"
+            out["regnet_params"] = "params <= 3 + 5.5 * GFLOPs M"
+        return out
 
 
 def params_key(params: Mapping[str, Any]) -> str:
@@ -98,7 +151,9 @@ class Objective:
     The objective does what every candidate needs whatever scores it (cost, constraints, user
     attrs, duplicate guard, seeds, checkpoint path, weights file); ``evaluator`` only says how
     good the candidate is (``TrainFromScratch`` trains it; a supernet evaluator would inherit
-    weights). Returns the evaluator's value (validation accuracy).
+    weights). Returns the evaluator's value (validation accuracy), or with ``reward`` the
+    MnasNet reward of that accuracy and the candidate's MFLOPs, recording both as the user
+    attrs ``accuracy`` and ``reward`` (intermediate values stay accuracies).
     """
 
     space: Space
@@ -113,6 +168,9 @@ class Objective:
     #: save each epoch under this directory, so a killed training of the same candidate resumes
     #: (its seed then comes from the candidate, not the trial number); None: no checkpoints
     checkpoint_dir: str | None = None
+    #: MnasNet's soft constraint: the trial's value is this reward of the accuracy (None: the
+    #: accuracy itself)
+    reward: Reward | None = None
 
     def _refuse_twins(self, trial: optuna.Trial) -> None:
         """Workers that sample at the same moment can draw the same candidate. Each trial has
@@ -163,9 +221,9 @@ class Objective:
             trial.set_user_attr(key, getattr(c, key))
         values = self.limits.values(c)
         if values:
-            record_constraints(trial, list(self.limits.active()), values)
+            record_constraints(trial, self.limits.names(), values)
         if any(v > 0 for v in values):
-            reason = f"infeasible: cost {c} breaks limits {self.limits.active()}; not trained"
+            reason = f"infeasible: cost {c} breaks limits {self.limits.describe()}; not trained"
             trial.set_user_attr(keys.FAIL_REASON, reason)
             raise CandidateRejected(reason)
         if self.dedupe:
@@ -192,4 +250,9 @@ class Objective:
         trial.set_user_attr(keys.CURVE, list(result.curve))
         for key, value in result.attrs.items():
             trial.set_user_attr(key, value)
-        return result.value
+        if self.reward is None:
+            return result.value
+        reward = self.reward(result.value, c.mflops)
+        trial.set_user_attr(keys.ACCURACY, float(result.value))
+        trial.set_user_attr(keys.REWARD_VALUE, reward)
+        return reward

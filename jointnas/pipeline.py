@@ -27,10 +27,11 @@ from jointnas import keys
 from jointnas.budget import coarse_done
 from jointnas.config import STAGES, RunConfig
 from jointnas.data import Dataset, load_dataset
-from jointnas.errors import InfeasibleConstraintError
+from jointnas.errors import ConfigError, InfeasibleConstraintError
 from jointnas.evaluators import TrainFromScratch
 from jointnas.layout import open_stage_study
 from jointnas.objective import CandidateRejected, Limits, Objective
+from jointnas.reward import Reward
 from jointnas.samplers import CoarseSampler, FeasibleSampler, sample_feasible
 from jointnas.samplers.feasible import Constraint
 from jointnas.spaces.base import Space
@@ -56,7 +57,7 @@ def check_reachable(
     so tight that random draws find no feasible candidate: checked before any trial exists, so
     a refused run leaves the storage as it was."""
     smallest = space.cost(space.decode(space.smallest_params()).arch, **task)
-    values = limits.values(smallest)
+    values = limits.fixed_values(smallest)  # RegNet's limits scale with FLOPs: not monotone
     for (key, limit), value in zip(limits.active().items(), values, strict=True):
         if value > 0:
             reachable = smallest.mflops if key == "mflops" else getattr(smallest, key)
@@ -68,14 +69,16 @@ def check_reachable(
         sample_feasible(space.encoder, constraint, np.random.default_rng(seed))
     except InfeasibleConstraintError as exc:
         raise InfeasibleConstraintError(
-            f"limits {limits.active()} are too tight to search: {exc} (the smallest candidate "
+            f"limits {limits.describe()} are too tight to search: {exc} (the smallest candidate "
             f"needs {smallest.mflops:g} mflops, {smallest.params} params)"
         ) from None
 
 
-def stamp(space: Space, data: Dataset, seed: int) -> dict[str, Any]:
-    """Settings every study of a run carries: a rerun with others is refused, not mixed."""
+def stamp(space: Space, data: Dataset, seed: int, reward: Reward | None = None) -> dict[str, Any]:
+    """Settings every study of a run carries: a rerun with others is refused, not mixed. The
+    reward says what the studies' values are (None: accuracies)."""
     return {
+        keys.REWARD: None if reward is None else reward.record(),
         keys.SPACE: space.key,
         keys.SPACE_RECORD: space_record(space),
         keys.SPACE_FINGERPRINT: space.fingerprint(),
@@ -83,6 +86,38 @@ def stamp(space: Space, data: Dataset, seed: int) -> dict[str, Any]:
         keys.TASK: {"num_classes": data.num_classes, "in_channels": data.in_channels},
         keys.SEED: seed,
     }
+
+
+def check_reward_unchanged(
+    storage: optuna.storages.BaseStorage, name: str, record: dict[str, Any] | None
+) -> None:
+    """Refuse to resume run ``name`` with other reward settings than its trials' values have:
+    reward and accuracy values (or rewards of two targets) would mix in one study. A study
+    made before the reward option existed has no reward attr; its values are accuracies."""
+    try:
+        study = optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        return
+    attrs = study.user_attrs
+    if keys.REWARD in attrs:
+        stored = attrs[keys.REWARD]
+    elif keys.SPACE in attrs and study.get_trials(deepcopy=False):
+        stored = None
+    else:
+        return  # a new or foreign study: stamping (or its own checks) decide
+    if stored != record:
+
+        def what(r: dict[str, Any] | None) -> str:
+            if r is None:
+                return "accuracies (no --target-mflops)"
+            return Reward(
+                target_mflops=r["target_mflops"], alpha=r["alpha"], beta=r["beta"]
+            ).describe()
+
+        raise ConfigError(
+            f"study {name!r} holds values of {what(stored)}, not of {what(record)}; resume it "
+            "with the same reward options or use another --study name"
+        )
 
 
 def run(config: RunConfig, *, data: Dataset | None = None, progress: bool = True) -> optuna.Study:
@@ -100,10 +135,14 @@ def run(config: RunConfig, *, data: Dataset | None = None, progress: bool = True
         batch_size=config.batch_size,
         train_kwargs={"schedule_epochs": config.schedule_epochs or config.epochs},
     )
-    objective = Objective(space=space, evaluator=evaluator, limits=limits, seed=config.seed)
+    reward = config.reward
+    objective = Objective(
+        space=space, evaluator=evaluator, limits=limits, seed=config.seed, reward=reward
+    )
     task = {"num_classes": data.num_classes, "in_channels": data.in_channels}
     check_reachable(space, limits, task, objective.constraint, config.seed)
-    common = stamp(space, data, config.seed)
+    common = stamp(space, data, config.seed, reward)
+    check_reward_unchanged(storage, config.study_name, common[keys.REWARD])
     study = coarse_stage(config, space, storage, objective, common, progress)
     if config.stop_after == "coarse":
         return study
@@ -127,6 +166,7 @@ def run(config: RunConfig, *, data: Dataset | None = None, progress: bool = True
         children=config.fine_children,
         record=config.fine_record,
         seed=config.seed,
+        reward=reward,
         progress=progress,
     )
     if config.stop_after == "fine" or config.final_top == 0 or config.final_epochs == 0:
@@ -193,7 +233,7 @@ def coarse_stage(
         sampler=sampler,
         pruner=optuna.pruners.NopPruner(),
     )
-    study.set_user_attr(keys.LIMITS, config.limits.active())
+    study.set_user_attr(keys.LIMITS, config.limits.describe())
     study.set_user_attr(keys.RUN, shared_settings(config))  # what `jointnas worker` joins with
     if config.workers > 1 and coarse_done(study) < config.trials:
         launch(

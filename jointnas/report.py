@@ -16,7 +16,9 @@ def best_trials_table(
 ) -> pd.DataFrame:
     """The ``top`` completed trials of ``stage`` (None: any; a run keeps one stage per study)
     by value, best first, with their cost and key params; final trials also show the accuracy
-    the predictor expected."""
+    the predictor expected. In a reward run (MnasNet's, ``--target-mflops``) the value is the
+    reward: ``val_acc`` shows the accuracy and ``reward`` the value, with the predicted
+    reward beside the predicted accuracy."""
     done = [
         t
         for t in study.trials
@@ -27,9 +29,12 @@ def best_trials_table(
     done.sort(key=lambda t: t.value, reverse=reverse)
     rows = []
     for t in done[:top]:
-        row = {"trial": t.number, "val_acc": round(t.value, 4)}
-        if "predicted_acc" in t.user_attrs:
-            row["predicted_acc"] = round(t.user_attrs["predicted_acc"], 4)
+        row = {"trial": t.number, "val_acc": round(t.user_attrs.get(keys.ACCURACY, t.value), 4)}
+        if keys.ACCURACY in t.user_attrs:
+            row["reward"] = round(t.value, 4)
+        for key in (keys.PREDICTED_ACC, keys.PREDICTED_REWARD):
+            if key in t.user_attrs:
+                row[key] = round(t.user_attrs[key], 4)
         row.update({k: t.user_attrs.get(k) for k in COLUMNS})
         row.update({k: t.params.get(k) for k in SHOWN_PARAMS if k in t.params})
         rows.append(row)

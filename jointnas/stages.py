@@ -24,6 +24,8 @@ from jointnas.objective import Limits, Objective, params_key
 from jointnas.predictors import KINDS, Predictor, PredictorError, Task, load_predictor
 from jointnas.predictors.card import write_card
 from jointnas.predictors.table import study_table
+from jointnas.reward import Reward, RewardScorer
+from jointnas.samplers.support import predict_rows
 from jointnas.search import BestPerArch, cost_feasibility, fine_search
 from jointnas.spaces.base import Space
 from jointnas.train import TrainingDiverged
@@ -73,18 +75,25 @@ def fine_stage(
     children: int,
     record: int,
     seed: int,
+    reward: Reward | None = None,
     progress: bool = True,
 ) -> list[dict[str, Any]]:
     """Adaptive genetic search scored by the predictor, from the best coarse candidates of
     ``study``; the top ``record`` of each generation are written to the ``fine`` study as
     predicted trials. Returns the best predicted candidate of each architecture seen, best
-    first."""
+    first.
+
+    With ``reward`` (the run's values are MnasNet rewards), candidates are ranked by predicted
+    reward: the accuracy predictor's value times the exact cost factor of each candidate's
+    MFLOPs (``RewardScorer``); fine trials then hold the predicted reward as value and the
+    predicted accuracy as ``predicted_acc``."""
     stored = fine.user_attrs.get(FINE_ATTR)
     if stored is not None:
         return stored["top"]
     space, task = predictor.space, predictor.task
-    params, y, _ = study_table(study, space)
+    params, y, _ = study_table(study, space, target="value")  # the study's own ranking
     init = space.encode([params[i] for i in np.argsort(-y)[:population]]) if params else None
+    scorer = predictor if reward is None else RewardScorer(predictor, reward)
     feasible = cost_feasibility(
         space, limits, num_classes=task.num_classes, in_channels=task.in_channels
     )
@@ -96,6 +105,8 @@ def fine_stage(
     def on_generation(g: int, X: np.ndarray, scores: np.ndarray, stats: dict) -> None:
         top_X, top_s = X[:record], scores[:record]
         c = space.cost_batch(top_X, num_classes=task.num_classes, in_channels=task.in_channels)
+        limit_values = limits.values(c)
+        accuracy = predict_rows(predictor, top_X) if reward is not None else None
         trials = []
         for i, p in enumerate(space.decode_matrix(top_X)):
             if params_key(p) in written:
@@ -103,7 +114,8 @@ def fine_stage(
             written.add(params_key(p))
             cost_i = {"mflops": float(c.flops[i]) / 1e6, "params": int(c.params[i])}
             cost_i["acts"] = int(c.acts[i])
-            values = [cost_i[k] - v for k, v in limits.active().items()]
+            values = [float(v[i]) for v in limit_values]
+            extra = {} if accuracy is None else {keys.PREDICTED_ACC: float(accuracy[i])}
             trials.append(
                 create_trial(
                     params=p,
@@ -114,9 +126,10 @@ def fine_stage(
                         keys.PREDICTED: True,
                         keys.GENERATION: g,
                         **cost_i,
+                        **extra,
                     },
                     system_attrs={"constraints": values}
-                    | {f"constraints:{k}": v for k, v in zip(limits.active(), values, strict=True)},
+                    | {f"constraints:{k}": v for k, v in zip(limits.names(), values, strict=True)},
                 )
             )
         fine.add_trials(trials)
@@ -127,7 +140,7 @@ def fine_stage(
 
     result = fine_search(
         space,
-        predictor,
+        scorer,
         feasible=feasible,
         init=init,
         population=population,
@@ -164,8 +177,9 @@ def final_stage(
     progress: bool = True,
 ) -> list[optuna.trial.FrozenTrial]:
     """Train the ``top`` best distinct candidates for the full budget as trials of the final
-    study ``runner``, recording the predicted accuracy beside the true one. Completed ones are
-    not retrained."""
+    study ``runner``, recording the predicted accuracy beside the true one (and, when the
+    objective has a reward, the predicted reward beside the true one). Completed ones are not
+    retrained."""
     chosen, seen = [], set()
     for p in candidates:
         if params_key(p) not in seen:
@@ -192,6 +206,9 @@ def final_stage(
     for i, p in enumerate(chosen):
         if params_key(p) not in finals():
             attrs = {keys.PREDICTED_ACC: float(predicted[i])} if predicted is not None else {}
+            if predicted is not None and objective.reward is not None:
+                mflops = objective.measure(objective.space.decode(p).arch).mflops
+                attrs[keys.PREDICTED_REWARD] = objective.reward(float(predicted[i]), mflops)
             waiting = runner.get_trials(deepcopy=False, states=(TrialState.WAITING,))
             if not any(params_key(t.params) == params_key(p) for t in waiting):
                 runner.enqueue_trial(p, user_attrs=attrs)
@@ -216,11 +233,22 @@ def write_artifacts(
     done = [t for t in finals if t.state == TrialState.COMPLETE]
     if not done:
         return None
+    rewarded = any(keys.ACCURACY in t.user_attrs for t in done)
+
+    def scores(t: optuna.trial.FrozenTrial) -> dict[str, Any]:
+        """Accuracy (and, in a reward run, the reward: the trial's value), true and predicted."""
+        row = {"val_acc": t.user_attrs.get(keys.ACCURACY, t.value)}
+        if rewarded:
+            row["reward"] = t.value
+        row["predicted_acc"] = t.user_attrs.get(keys.PREDICTED_ACC)
+        if rewarded:
+            row["predicted_reward"] = t.user_attrs.get(keys.PREDICTED_REWARD)
+        return row
+
     rows = [
         {
             "trial": t.number,
-            "val_acc": t.value,
-            "predicted_acc": t.user_attrs.get(keys.PREDICTED_ACC),
+            **scores(t),
             **{k: t.user_attrs.get(k) for k in ("mflops", "params", "acts")},
             **t.params,
         }
@@ -228,8 +256,8 @@ def write_artifacts(
     ]
     out.mkdir(parents=True, exist_ok=True)
     files.write_text(out / "final.csv", pd.DataFrame(rows).to_csv(index=False))
-    best = max(done, key=lambda t: t.value)
-    summary = {**candidate_summary(space, best), "val_acc": best.value}
+    best = max(done, key=lambda t: t.value)  # the value the run optimised: reward or accuracy
+    summary = {**candidate_summary(space, best), **scores(best)}
     files.write_text(out / "best.json", json.dumps(summary, indent=2, default=str))
     weights = best.user_attrs.get(keys.WEIGHTS)
     if weights and Path(weights).is_file():

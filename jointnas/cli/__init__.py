@@ -11,6 +11,8 @@ from jointnas.cli.commands import (
     cmd_calibrate,
     cmd_dashboard,
     cmd_describe,
+    cmd_edf,
+    cmd_scale,
     cmd_export,
     cmd_pareto,
     cmd_predictor,
@@ -33,6 +35,8 @@ COMMANDS = {
     "predictor": cmd_predictor,
     "spaces": cmd_spaces,
     "describe": cmd_describe,
+    "edf": cmd_edf,
+    "scale": cmd_scale,
     "dashboard": cmd_dashboard,
 }
 

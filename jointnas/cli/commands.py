@@ -30,6 +30,10 @@ def _run_config(args: argparse.Namespace, **overrides):
         )
         if hasattr(args, k)
     }
+    if getattr(args, "target_mflops", None) is not None:
+        stages["target_mflops"] = args.target_mflops
+    if getattr(args, "reward_exponent", None) is not None:
+        stages["reward_alpha"], stages["reward_beta"] = args.reward_exponent
     if getattr(args, "fix_arch", None):
         from jointnas.export import read_arch
 
@@ -43,6 +47,7 @@ def _run_config(args: argparse.Namespace, **overrides):
         max_mflops=args.max_mflops,
         max_params=args.max_params,
         max_acts=args.max_acts,
+        regnet_limits=getattr(args, "regnet_limits", False),
         trials=args.trials,
         epochs=args.epochs,
         seed=args.seed,
@@ -81,6 +86,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # no traceback per failed trial
     study = run(config, progress=not args.no_progress)
     print(f"study {study.study_name!r} in {args.storage}: {state_counts(study)}")
+    if config.reward is not None:
+        print(f"trial values are MnasNet rewards: {config.reward.describe()}")
     final = linked_study(study, keys.FINAL)
     for stage_study, title in ((study, "coarse search (early-stopped)"), (final, "final training")):
         table = best_trials_table(stage_study, top=args.top) if stage_study else None
@@ -281,6 +288,90 @@ def cmd_pareto(args: argparse.Namespace) -> int:
     else:
         print(_show(frame, extra=("limit_mflops", "on_front")).to_string(index=False))
         print(f"front drawn in {path}")
+    return 0
+
+
+def cmd_scale(args: argparse.Namespace) -> int:
+    import optuna
+
+    from jointnas.perf import tune_malloc
+    from jointnas.scaling import ScaleConfig, scale
+
+    config = ScaleConfig(
+        base=args.base,
+        phis=args.phi,
+        coefficients=args.coefficients,
+        dataset=args.dataset,
+        storage=args.storage,
+        study_name=args.study,
+        search_epochs=args.search_epochs,
+        epochs=args.epochs,
+        seeds=args.seeds,
+        seed=args.seed,
+        device=args.device,
+        batch_size=args.batch_size,
+        out=args.out,
+    )
+    tune_malloc()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    result = scale(config, progress=not args.no_progress)
+    c = result.coefficients
+    print(
+        f"alpha (depth) {c.alpha:.2f}, beta (width) {c.beta:.2f}, gamma (resolution) "
+        f"{c.gamma:.2f}; alpha * beta^2 * gamma^2 = {c.product:.3f}"
+    )
+    cols = [k for k in ("rule", "phi", "coefficient", "mflops", "val_acc") if k in result.table]
+    print(result.table[cols].to_string(index=False))
+    print(f"\nreport: {result.csv}, {result.png}")
+    return 0
+
+
+def cmd_edf(args: argparse.Namespace) -> int:
+    import optuna
+    import torch
+
+    from jointnas.edf import EDFConfig, run_edf
+    from jointnas.perf import tune_malloc
+
+    config = EDFConfig(
+        spaces=args.space,
+        mflops_band=args.mflops_band,
+        n=args.n,
+        epochs=args.epochs,
+        dataset=args.dataset,
+        storage=args.storage,
+        study_name=args.study,
+        seed=args.seed,
+        out=args.out,
+        resamples=args.resamples,
+        device=args.device,
+        batch_size=args.batch_size,
+    )
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    tune_malloc()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # no traceback per failed trial
+    result = run_edf(config, progress=not args.no_progress)
+    report = result.report
+    print(f"{'space':<22} {'trained':>8} {'diverged':>8} {'pending':>7}  error min / mean / median")
+    for name, st in result.states.items():
+        s = report["spaces"][name]
+        errs = f"{s['min']:.4f} / {s['mean']:.4f} / {s['median']:.4f}" if s["n"] else "-"
+        print(
+            f"{name:<22} {st['complete']:>4}/{config.n:<3} {st['diverged']:>8} "
+            f"{st['pending'] + st['missing']:>7}  {errs}"
+        )
+    if report["pairs"]:
+        level = round(100 * config.level)
+        print(f"\nKS statistic [{level}% bootstrap interval, {config.resamples} resamples]:")
+        for r in report["pairs"]:
+            print(
+                f"{r['a']} vs {r['b']}: {r['ks']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}] "
+                f"p={r['pvalue']:.3g}; lower mean error: {r['lower_mean_error']}"
+            )
+    if any(st["pending"] + st["missing"] for st in result.states.values()):
+        print("\nsome models are still training elsewhere or were lost: rerun to finish them")
+    print(f"\nreport: {', '.join(report['paths'].values())}")
     return 0
 
 

@@ -61,8 +61,58 @@ def _devices(text: str) -> tuple[str, ...]:
     return devices
 
 
+def _exponent(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not -float("inf") < value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number <= 0, got {text}")
+    return value
+
+
+class _Exponents(argparse.Action):
+    """``W`` (both sides of the target) or ``ALPHA BETA`` (at or below it, above it)."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        if len(values) > 2:
+            parser.error(f"argument {option_string}: expected one or two numbers, got {values}")
+        setattr(namespace, self.dest, (values[0], values[-1]))
+
+
 def _epochs(text: str) -> int | str:
     return text if text == "calibrated" else _positive_int(text)
+
+
+def _names(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected comma-separated space names, got {text!r}")
+    return names
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    """``A,B,...`` as numbers (their ranges are checked by the library's config)."""
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        values = ()
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}")
+    return values
+
+
+def _band(text: str) -> tuple[float, float]:
+    """``LO,HI`` as two numbers; their order is checked by ``jointnas.edf.EDFConfig``."""
+    parts = text.split(",")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        return float(parts[0]), float(parts[1])
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected LO,HI in MFLOPs (e.g. 0.5,2), got {text!r}"
+        ) from None
 
 
 def _add_search_options(
@@ -87,6 +137,12 @@ def _add_search_options(
     )
     p.add_argument("--max-params", type=_positive_int, default=None, help="parameter-count limit")
     p.add_argument("--max-acts", type=_positive_int, default=None, help="activation-count limit")
+    p.add_argument(
+        "--regnet-limits",
+        action="store_true",
+        help="also RegNet's complexity limits, relative to each candidate's own FLOPs f (GF): "
+        "acts <= 6.5*sqrt(f) M and params <= 3 + 5.5*f M",
+    )
     p.add_argument(
         "--trials", type=_positive_int, default=trials, help=f"{trials_help} (default: %(default)s)"
     )
@@ -113,6 +169,24 @@ def build_parser() -> argparse.ArgumentParser:
         "`jointnas calibrate` recommended on this study (default: %(default)s)",
     )
     run.add_argument("--top", type=_positive_int, default=5, help="rows in the final table")
+    run.add_argument(
+        "--target-mflops",
+        type=_positive_float,
+        default=None,
+        metavar="T",
+        help="optimise MnasNet's reward accuracy * (MFLOPs / T)^w instead of accuracy: a soft "
+        "constraint beside the hard limits (default: off)",
+    )
+    run.add_argument(
+        "--reward-exponent",
+        type=_exponent,
+        nargs="+",
+        action=_Exponents,
+        default=None,
+        metavar="W",
+        help="the reward's w (<= 0; default -0.07 as MnasNet/EfficientNet); two values: w at or "
+        "below T, then w above it (MnasNet's hard-ish: 0 -1)",
+    )
     run.add_argument(
         "--calibrate",
         action="store_true",
@@ -252,6 +326,99 @@ def build_parser() -> argparse.ArgumentParser:
     desc.add_argument("--in-channels", type=_positive_int, default=None)
     desc.add_argument("--resolution", type=_positive_int, default=None)
     desc.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    edf = sub.add_parser(
+        "edf", help="compare design spaces by the error EDFs of models sampled in a FLOPs band"
+    )
+    edf.add_argument(
+        "--space",
+        type=_names,
+        required=True,
+        metavar="NAME,NAME",
+        help="registered spaces to compare, comma-separated (`jointnas spaces` lists them)",
+    )
+    edf.add_argument(
+        "--mflops-band",
+        type=_band,
+        required=True,
+        metavar="LO,HI",
+        help="every sampled model has LO <= MFLOPs <= HI (multiply-adds, analytic)",
+    )
+    edf.add_argument("--n", type=int, default=100, help="models per space (default: %(default)s)")
+    edf.add_argument(
+        "--epochs", type=_positive_int, default=2, help="training epochs (default: %(default)s)"
+    )
+    edf.add_argument(
+        "--dataset",
+        default="mnist5k",
+        help=f"{' | '.join(BUILTIN_SOURCES)}[:N] | .npz | ImageFolder (default: %(default)s)",
+    )
+    _add_storage(edf)
+    edf.add_argument(
+        "--study", default="jointnas", help="run name; studies NAME.edf.SPACE (default: jointnas)"
+    )
+    edf.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
+    edf.add_argument("--out", default="edf-out", help="report directory (default: %(default)s)")
+    edf.add_argument(
+        "--resamples",
+        type=_positive_int,
+        default=1000,
+        help="bootstrap resamples of each KS interval (default: %(default)s)",
+    )
+    edf.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] (default: auto)")
+    edf.add_argument("--batch-size", type=_positive_int, default=128)
+    edf.add_argument("--threads", type=_positive_int, default=None, help="torch CPU threads")
+    edf.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+    scl = sub.add_parser(
+        "scale", help="EfficientNet compound scaling of a base network vs one-dimension scaling"
+    )
+    scl.add_argument(
+        "--base", required=True, metavar="ARCH.json", help="base network (best.json / export)"
+    )
+    scl.add_argument(
+        "--phi",
+        type=_floats,
+        default=(1.0, 2.0, 3.0),
+        metavar="P,P",
+        help="compound coefficients to train (default: 1,2,3)",
+    )
+    scl.add_argument(
+        "--coefficients",
+        type=_floats,
+        default=None,
+        metavar="A,B,G",
+        help="depth, width, resolution bases to use as given (skips the grid search)",
+    )
+    scl.add_argument(
+        "--dataset",
+        default="mnist5k",
+        help=f"{' | '.join(BUILTIN_SOURCES)}[:N] | .npz | ImageFolder (default: %(default)s)",
+    )
+    _add_storage(scl)
+    scl.add_argument(
+        "--study", default="scale", help="grid study NAME, comparison NAME.compare (default: scale)"
+    )
+    scl.add_argument(
+        "--search-epochs",
+        type=_positive_int,
+        default=1,
+        help="epochs of each grid-search training at phi = 1 (default: %(default)s)",
+    )
+    scl.add_argument(
+        "--epochs",
+        type=_positive_int,
+        default=2,
+        help="epochs of each compared model (default: %(default)s)",
+    )
+    scl.add_argument(
+        "--seeds", type=_positive_int, default=1, help="trainings per model (default: 1)"
+    )
+    scl.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
+    scl.add_argument("--out", default="jointnas-scale", help="report directory")
+    scl.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] (default: auto)")
+    scl.add_argument("--batch-size", type=_positive_int, default=128)
+    scl.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
     dash = sub.add_parser("dashboard", help="open optuna-dashboard on the storage")
     _add_storage(dash)

@@ -20,14 +20,24 @@ from jointnas.storage import load_study
 
 
 def study_table(
-    study: optuna.Study, space: Space, *, stages: Iterable[str] = ("coarse",)
+    study: optuna.Study,
+    space: Space,
+    *,
+    stages: Iterable[str] = ("coarse",),
+    target: str = "accuracy",
 ) -> tuple[list[dict[str, Any]], np.ndarray, list[int]]:
     """(params, accuracy, trial numbers) of the study's completed, really trained trials.
 
     Only trials of ``stages`` count (a trial without a stage attr counts as ``coarse``): the
     fine search's *predicted* trials and full-budget final trainings are other targets. A trial
     whose params do not belong to ``space`` is a ConfigError naming it.
+
+    ``target="accuracy"``: the evaluator's accuracy, which is the trial's value unless the run
+    optimised MnasNet's reward (then the ``accuracy`` user attr; predictors learn accuracy);
+    ``target="value"``: the trial's value as the study ranks it.
     """
+    if target not in ("accuracy", "value"):
+        raise ValueError(f"target must be 'accuracy' or 'value', got {target!r}")
     stages = set(stages)
     params, y, numbers = [], [], []
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
@@ -41,7 +51,7 @@ def study_table(
                 f"trial {t.number} of study {study.study_name!r} does not fit space "
                 f"{space.name!r}: {exc}"
             ) from None
-        y.append(float(t.value))
+        y.append(float(t.value if target == "value" else t.user_attrs.get(keys.ACCURACY, t.value)))
         numbers.append(t.number)
     return params, np.asarray(y, dtype=float), numbers
 

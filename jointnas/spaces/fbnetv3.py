@@ -127,6 +127,22 @@ RECIPE_KEYS = (
 _STAGE_KEYS = ("kernel", "expansion", "width", "depth")
 
 
+def recipe_distributions(preset: Preset) -> dict[str, BaseDistribution]:
+    """The recipe parameters of ``preset``, in ``RECIPE_KEYS`` order. Other spaces that search
+    the recipe jointly (``efficientnet``) take theirs from here, so a recipe value means the
+    same in every space and AutoTrain transfer compares like with like."""
+    return {
+        "optimizer": CategoricalDistribution(preset.optimizers),
+        "lr": FloatDistribution(*preset.lr, log=True),
+        "weight_decay": FloatDistribution(*preset.weight_decay, log=True),
+        "mixup": FloatDistribution(*preset.mixup),
+        "dropout": FloatDistribution(*preset.dropout),
+        "drop_path": FloatDistribution(*preset.drop_path),
+        "ema": CategoricalDistribution((False, True)),
+        "label_smoothing": FloatDistribution(*preset.label_smoothing),
+    }
+
+
 def _int(low: int, high: int, step: int = 1) -> IntDistribution | int:
     """A searched int range, or the fixed value when the range is a single point."""
     return low if low == high else IntDistribution(low, high, step=step)
@@ -162,16 +178,7 @@ class FBNetV3Space(Space):
             spec[f"s{i}_expansion"] = _int(*st.expansion)
             spec[f"s{i}_width"] = _int(*st.width, 8)
             spec[f"s{i}_depth"] = _int(*st.depth)
-        spec.update(
-            optimizer=CategoricalDistribution(preset.optimizers),
-            lr=FloatDistribution(*preset.lr, log=True),
-            weight_decay=FloatDistribution(*preset.weight_decay, log=True),
-            mixup=FloatDistribution(*preset.mixup),
-            dropout=FloatDistribution(*preset.dropout),
-            drop_path=FloatDistribution(*preset.drop_path),
-            ema=CategoricalDistribution((False, True)),
-            label_smoothing=FloatDistribution(*preset.label_smoothing),
-        )
+        spec.update(recipe_distributions(preset))
         pinned: dict[str, Any] = {}
         for key, value in (fix or {}).items():
             if not isinstance(spec.get(key), BaseDistribution):

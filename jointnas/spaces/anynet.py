@@ -1,0 +1,438 @@
+"""AnyNetX design spaces A..E ("Designing Network Design Spaces", Radosavovic et al. 2020).
+
+AnyNet is stem -> stages -> head, each stage free in depth d_i, width w_i, bottleneck
+multiplier b_i (pycls's ``bot_mul``: bottleneck width = w_i * b_i, i.e. the paper's ratio is
+1 / b_i) and group width g_i; widths, multipliers and group widths are made compatible by pycls's
+``adjust_block_compatibility`` while decoding. The paper narrows AnyNetX-A step by step:
+
+* B shares one b across stages, C also one g (each a single distribution);
+* D adds w_{i+1} >= w_i and E also d_{i+1} >= d_i. So that every sample satisfies them by
+  construction (a space stays a fixed mapping name -> distribution, and a sampler never draws a
+  candidate outside it), a monotone quantity is parametrised as the first stage's value plus
+  non-negative increments (``s2_width_inc``, ...), and decoding sums them. The increment ranges
+  keep every stage inside A's box (the largest reachable width is A's largest), so D and E are
+  subsets of C; they do not reach every monotone member of C (s1_width <= half of A's range).
+
+Two layouts: ``small`` (default: 28 px input, stem stride 1, 3 stages, widths <= 128) so a
+candidate trains in seconds on a CPU, for the EDF and JointNAS runs here; ``imagenet`` (224 px,
+stem 3x3 s2 of width 32, 4 stages, d_i <= 16, w_i <= 1024) is the paper's box. The training recipe
+is searched jointly, on the same axes as FBNetV3 (``recipe_distributions``).
+
+``StagedSpace`` is what AnyNet and RegNet share: layout, recipe, pinning (``fix``), describe rows,
+and *structure keys*: ``decode`` also accepts ``layout`` and ``se`` beside the searched parameters,
+so a named candidate (RegNet's published ImageNet models) can live in another layout of the same
+family than the one this instance searches; ``to_params`` writes them back for such candidates.
+"""
+
+from __future__ import annotations
+
+import functools
+from abc import abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
+
+from jointnas.blocks import Cost
+from jointnas.cost import cost
+from jointnas.model import build_model
+from jointnas.recipe import Recipe
+from jointnas.spaces.anynet_net import (
+    AnyNetArch,
+    batch_cost,
+    build,
+    net_cost,
+    stage_costs,
+)
+from jointnas.spaces.base import Candidate, Space
+from jointnas.spaces.encoding import Params, check_value
+from jointnas.spaces.fbnetv3 import RECIPE_KEYS
+from jointnas.spaces.registry import register
+
+#: squeeze width of the Y block, as a fraction of the block's input width (pycls SE_R)
+SE_RATIO = 0.25
+STRUCTURE_KEYS = ("layout", "se")
+
+
+@functools.cache
+def _fbnetv3_recipe() -> tuple[tuple[str, BaseDistribution], ...]:
+    from jointnas.spaces.fbnetv3 import FBNetV3Space
+
+    dists = FBNetV3Space(preset="small").distributions
+    return tuple((k, dists[k]) for k in RECIPE_KEYS)
+
+
+def recipe_distributions() -> dict[str, BaseDistribution]:
+    """The recipe axes of FBNetV3's small space, read from it so the spaces never drift apart."""
+    return dict(_fbnetv3_recipe())
+
+
+@dataclass(frozen=True, kw_only=True)
+class Layout:
+    """The fixed frame of a staged space: input size, stem, strides, per-block choices."""
+
+    name: str
+    resolution: int
+    stem_width: int
+    stem_stride: int
+    strides: tuple[int, ...]
+    bot_muls: tuple[float, ...]
+    group_ws: tuple[int, ...]
+    task: tuple[int, int] = (10, 1)  # num_classes, in_channels of ``jointnas describe``
+    notes: str = field(default="", compare=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AnyNetLayout(Layout):
+    """AnyNet's ranges (inclusive; widths in steps of 8): per stage, and for D/E the first
+    stage's value and the non-negative increments of the later ones."""
+
+    depth: tuple[int, int]
+    width: tuple[int, int]
+    first_depth: tuple[int, int]
+    depth_inc: tuple[int, int]
+    first_width: tuple[int, int]
+    width_inc: tuple[int, int]
+
+
+_B = (0.25, 0.5, 1.0)
+_G = (1, 2, 4, 8, 16, 32)
+LAYOUTS: dict[str, AnyNetLayout] = {
+    "small": AnyNetLayout(
+        name="small",
+        resolution=28,
+        stem_width=16,
+        stem_stride=1,
+        strides=(2, 2, 2),
+        bot_muls=_B,
+        group_ws=_G,
+        depth=(1, 4),
+        width=(8, 128),
+        first_depth=(1, 2),
+        depth_inc=(0, 1),
+        first_width=(8, 64),
+        width_inc=(0, 32),
+        notes="28 px, stem stride 1, 3 stages, d <= 4, w <= 128: 0.25-73 MFLOPs",
+    ),
+    "imagenet": AnyNetLayout(
+        name="imagenet",
+        resolution=224,
+        stem_width=32,
+        stem_stride=2,
+        strides=(2, 2, 2, 2),
+        bot_muls=_B,
+        group_ws=_G,
+        task=(1000, 3),
+        depth=(1, 16),
+        width=(8, 1024),
+        first_depth=(1, 4),
+        depth_inc=(0, 4),
+        first_width=(8, 256),
+        width_inc=(0, 256),
+        notes="the paper's box: 224 px, 4 stages, d <= 16, w <= 1024",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Design:
+    """Which of the paper's constraints an AnyNetX space applies."""
+
+    shared_bot_mul: bool
+    shared_group_w: bool
+    monotone_width: bool
+    monotone_depth: bool
+    notes: str
+
+
+DESIGNS: dict[str, Design] = {
+    "a": Design(False, False, False, False, "free d, w, b, g per stage"),
+    "b": Design(True, False, False, False, "A with one bottleneck multiplier for all stages"),
+    "c": Design(True, True, False, False, "B with one group width for all stages"),
+    "d": Design(True, True, True, False, "C with non-decreasing widths"),
+    "e": Design(True, True, True, True, "D with non-decreasing depths"),
+}
+
+
+def _int(low: int, high: int, step: int = 1) -> IntDistribution:
+    return IntDistribution(low, high, step=step)
+
+
+class StagedSpace(Space):
+    """Base of the AnyNet and RegNet spaces (see the module docstring)."""
+
+    recipe_names = RECIPE_KEYS
+    layouts: ClassVar[Mapping[str, Layout]] = {}
+
+    def __init__(
+        self, *, layout: str = "small", se: bool = False, fix: Mapping[str, Any] | None = None
+    ) -> None:
+        """``layout`` picks the frame, ``se`` the Y block, ``fix`` pins parameters so they are
+        not searched (every architecture parameter, for AutoTrain's recipe-only search)."""
+        if layout not in self.layouts:
+            raise ValueError(f"unknown layout {layout!r}; choose one of {sorted(self.layouts)}")
+        if not isinstance(se, bool):
+            raise ValueError(f"se must be true or false, got {se!r}")
+        self.layout = self.layouts[layout]
+        self.se = se
+        self.se_ratio = SE_RATIO if se else 0.0
+        num_classes, in_channels = self.layout.task
+        self.default_task = {"num_classes": num_classes, "in_channels": in_channels}
+        spec = {**self._arch_spec(), **recipe_distributions()}
+        pinned: dict[str, Any] = {}
+        for key, value in (fix or {}).items():
+            if key not in spec:
+                raise ValueError(f"cannot fix {key!r}: not a searched parameter of {self.name}")
+            pinned[key] = check_value(key, spec[key], value)
+        self.pinned = pinned
+        self._dists = {k: v for k, v in spec.items() if k not in pinned}
+        self.recipe_names = tuple(k for k in RECIPE_KEYS if k in self._dists)
+        if pinned:
+            self.name += "-fixed"
+
+    # -- what a subclass brings -------------------------------------------------------------
+    @abstractmethod
+    def _arch_spec(self) -> dict[str, BaseDistribution]:
+        """The architecture distributions of this layout, in order."""
+
+    @abstractmethod
+    def _make_arch(self, p: Mapping[str, Any]) -> Any:
+        """Complete, validated params -> the architecture dataclass."""
+
+    @abstractmethod
+    def _arch_values(self, arch: Any) -> dict[str, Any]:
+        """Inverse of ``_make_arch`` on the architecture parameters."""
+
+    @abstractmethod
+    def _sibling(self, *, layout: str, se: bool) -> StagedSpace:
+        """The same space family in another layout / block type, nothing pinned."""
+
+    # -- the contract ---------------------------------------------------------------------------
+    @property
+    def distributions(self) -> Mapping[str, BaseDistribution]:
+        return self._dists
+
+    def decode(self, params: Mapping[str, Any]) -> Candidate:
+        params = dict(params)
+        layout, se = params.pop("layout", None), params.pop("se", None)
+        if layout is not None or se is not None:  # a complete point of the family
+            layout = self.layout.name if layout is None else layout
+            se = self.se if se is None else se
+            if (layout, se) != (self.layout.name, self.se) or self.pinned:
+                return self._sibling(layout=layout, se=se).decode(params)
+        p = {**self.validate(params), **self.pinned}
+        return Candidate(self._make_arch(p), Recipe(**{k: p[k] for k in RECIPE_KEYS}))
+
+    def to_params(self, candidate: Candidate) -> Params:
+        arch = candidate.arch
+        se = bool(arch.se_ratio)
+        if (arch.layout, se) != (self.layout.name, self.se):
+            out = self._sibling(layout=arch.layout, se=se).to_params(candidate)
+            if arch.layout != self.layout.name:
+                out["layout"] = arch.layout
+            if se != self.se:
+                out["se"] = se
+            return out
+        flat = {**self._arch_values(arch), **asdict(candidate.recipe)}
+        for key, value in self.pinned.items():
+            if flat.get(key) != value:
+                raise ValueError(f"{key} = {flat.get(key)!r} but this space fixes it at {value!r}")
+        return self.validate({k: v for k, v in flat.items() if k in self._dists})
+
+    def cost(self, arch: Any, *, num_classes: int, in_channels: int) -> Cost:
+        return net_cost(arch, num_classes=num_classes, in_channels=in_channels)
+
+    def structure(self) -> dict[str, Any]:
+        fixed: dict[str, Any] = {"layout": asdict(self.layout), "se_ratio": self.se_ratio}
+        fixed["layout"].pop("notes")
+        if self.pinned:
+            fixed["pinned"] = self.pinned
+        return fixed
+
+    def layers(self, arch: Any, *, num_classes: int, in_channels: int) -> list[dict[str, Any]]:
+        """Analytic rows: stem, one per stage (depth, bottleneck, group width, stride), head."""
+        rows = []
+        for k, (name, size, c) in enumerate(
+            stage_costs(arch, num_classes=num_classes, in_channels=in_channels)
+        ):
+            if name == "stem":
+                out, note = [arch.stem_width, size, size], f"3x3 s{arch.stem_stride}"
+            elif name == "head":
+                out, note = [num_classes], "pool, fc"
+            else:
+                st = arch.stages[k - 1]
+                se = " se" if arch.se_ratio else ""
+                out = [st.width, size, size]
+                note = f"x{st.depth} b{st.bot_mul:g} g{st.group_w} s{st.stride}{se}"
+            rows.append(
+                {
+                    "name": name,
+                    "out": out,
+                    "mflops": c.flops / 1e6,
+                    "params": int(c.params),
+                    "acts": int(c.acts),
+                    "block": note,
+                }
+            )
+        return rows
+
+    def _value_columns(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        """Encoded rows -> one array of *values* per parameter, pinned ones broadcast."""
+        cols = dict(self.encoder.columns(X))
+        for name, dist in self._dists.items():
+            if isinstance(dist, CategoricalDistribution):
+                cols[name] = np.asarray(dist.choices)[cols[name]]
+        n = len(X)
+        cols.update({k: np.full(n, v) for k, v in self.pinned.items()})
+        return cols
+
+
+class AnyNetSpace(StagedSpace):
+    """AnyNetX-A..E (``design``), jointly with the training recipe."""
+
+    layouts = LAYOUTS
+
+    def __init__(
+        self,
+        *,
+        design: str = "a",
+        layout: str = "small",
+        se: bool = False,
+        fix: Mapping[str, Any] | None = None,
+    ) -> None:
+        if design not in DESIGNS:
+            raise ValueError(f"unknown design {design!r}; choose one of {sorted(DESIGNS)}")
+        self.design = DESIGNS[design]
+        self.design_name = design
+        suffix = "" if layout == "small" else f"-{layout}"
+        self.name = f"anynet{'y' if se else 'x'}-{design}{suffix}"
+        super().__init__(layout=layout, se=se, fix=fix)
+
+    def _arch_spec(self) -> dict[str, BaseDistribution]:
+        lay, des = self.layout, self.design
+        spec: dict[str, BaseDistribution] = {}
+        if des.shared_bot_mul:
+            spec["bot_mul"] = CategoricalDistribution(lay.bot_muls)
+        if des.shared_group_w:
+            spec["group_w"] = CategoricalDistribution(lay.group_ws)
+        for i in range(1, len(lay.strides) + 1):
+            if not des.monotone_depth:
+                spec[f"s{i}_depth"] = _int(*lay.depth)
+            elif i == 1:
+                spec["s1_depth"] = _int(*lay.first_depth)
+            else:
+                spec[f"s{i}_depth_inc"] = _int(*lay.depth_inc)
+            if not des.monotone_width:
+                spec[f"s{i}_width"] = _int(*lay.width, 8)
+            elif i == 1:
+                spec["s1_width"] = _int(*lay.first_width, 8)
+            else:
+                spec[f"s{i}_width_inc"] = _int(*lay.width_inc, 8)
+            if not des.shared_bot_mul:
+                spec[f"s{i}_bot_mul"] = CategoricalDistribution(lay.bot_muls)
+            if not des.shared_group_w:
+                spec[f"s{i}_group_w"] = CategoricalDistribution(lay.group_ws)
+        return spec
+
+    def _stage_values(self, get: Callable[[str], Any]) -> tuple[list[Any], ...]:
+        """Per-stage (depths, widths, bot_muls, group_ws) from parameter values (scalars or
+        columns): increments summed, shared values repeated."""
+        des = self.design
+        depths: list[Any] = []
+        widths: list[Any] = []
+        bot_muls: list[Any] = []
+        group_ws: list[Any] = []
+        for i in range(1, len(self.layout.strides) + 1):
+            mono_d, mono_w = des.monotone_depth and i > 1, des.monotone_width and i > 1
+            depths.append(depths[-1] + get(f"s{i}_depth_inc") if mono_d else get(f"s{i}_depth"))
+            widths.append(widths[-1] + get(f"s{i}_width_inc") if mono_w else get(f"s{i}_width"))
+            bot_muls.append(get("bot_mul" if des.shared_bot_mul else f"s{i}_bot_mul"))
+            group_ws.append(get("group_w" if des.shared_group_w else f"s{i}_group_w"))
+        return depths, widths, bot_muls, group_ws
+
+    def _make_arch(self, p: Mapping[str, Any]) -> AnyNetArch:
+        depths, widths, bot_muls, group_ws = self._stage_values(p.__getitem__)
+        lay = self.layout
+        return AnyNetArch(
+            resolution=lay.resolution,
+            stem_width=lay.stem_width,
+            stem_stride=lay.stem_stride,
+            depths=tuple(depths),
+            widths=tuple(widths),
+            bot_muls=tuple(bot_muls),
+            group_ws=tuple(group_ws),
+            strides=lay.strides,
+            se_ratio=self.se_ratio,
+            layout=lay.name,
+        )
+
+    def _arch_values(self, arch: AnyNetArch) -> dict[str, Any]:
+        des, out = self.design, {}
+        if len(arch.depths) != len(self.layout.strides):
+            raise ValueError(f"{self.name} has {len(self.layout.strides)} stages, not this arch's")
+        for key, values, shared in (
+            ("bot_mul", arch.bot_muls, des.shared_bot_mul),
+            ("group_w", arch.group_ws, des.shared_group_w),
+        ):
+            if shared and len(set(values)) > 1:
+                raise ValueError(f"{self.name} shares one {key} across stages, not {values}")
+        for i in range(1, len(arch.depths) + 1):
+            d, w = arch.depths[i - 1], arch.widths[i - 1]
+            if des.monotone_depth and i > 1:
+                out[f"s{i}_depth_inc"] = d - arch.depths[i - 2]
+            else:
+                out[f"s{i}_depth"] = d
+            if des.monotone_width and i > 1:
+                out[f"s{i}_width_inc"] = w - arch.widths[i - 2]
+            else:
+                out[f"s{i}_width"] = w
+            out["bot_mul" if des.shared_bot_mul else f"s{i}_bot_mul"] = arch.bot_muls[i - 1]
+            out["group_w" if des.shared_group_w else f"s{i}_group_w"] = arch.group_ws[i - 1]
+        return out
+
+    def _sibling(self, *, layout: str, se: bool) -> AnyNetSpace:
+        return AnyNetSpace(design=self.design_name, layout=layout, se=se)
+
+    def structure(self) -> dict[str, Any]:
+        return {**super().structure(), "design": asdict(self.design)}
+
+    def cost_batch(self, X: Any, *, num_classes: int, in_channels: int) -> Cost:
+        """Vectorised twin: the stage count is fixed, so blocks past a depth are masked."""
+        cols = self._value_columns(np.asarray(X, dtype=float))
+        d, w, b, g = (np.stack(v, axis=1) for v in self._stage_values(cols.__getitem__))
+        lay = self.layout
+        return batch_cost(
+            resolution=lay.resolution,
+            stem_width=lay.stem_width,
+            stem_stride=lay.stem_stride,
+            strides=lay.strides,
+            depths=d,
+            widths=w,
+            bot_muls=b.astype(float),
+            group_ws=g.astype(np.int64),
+            se_ratio=self.se_ratio,
+            num_classes=num_classes,
+            in_channels=in_channels,
+        )
+
+
+def _factory(design: str) -> Callable[..., AnyNetSpace]:
+    def make(
+        *, layout: str = "small", se: bool = False, fix: Mapping[str, Any] | None = None
+    ) -> AnyNetSpace:
+        return AnyNetSpace(design=design, layout=layout, se=se, fix=fix)
+
+    make.__doc__ = f"AnyNetX-{design.upper()}: {DESIGNS[design].notes}"
+    return make
+
+
+cost.register(AnyNetArch, net_cost)
+build_model.register(AnyNetArch, build)
+for _design, _spec in DESIGNS.items():
+    register(
+        f"anynetx-{_design}",
+        _factory(_design),
+        summary=f"AnyNetX-{_design.upper()}: {_spec.notes} ({LAYOUTS['small'].notes})",
+    )
