@@ -47,7 +47,7 @@ from jointnas.spaces.anynet_net import (
     stage_costs,
 )
 from jointnas.spaces.base import Candidate, Space
-from jointnas.spaces.encoding import Params, check_value
+from jointnas.spaces.encoding import Params, pin
 from jointnas.spaces.fbnetv3 import RECIPE_KEYS
 from jointnas.spaces.registry import register
 
@@ -181,15 +181,9 @@ class StagedSpace(Space):
         num_classes, in_channels = self.layout.task
         self.default_task = {"num_classes": num_classes, "in_channels": in_channels}
         spec = {**self._arch_spec(), **recipe_distributions()}
-        pinned: dict[str, Any] = {}
-        for key, value in (fix or {}).items():
-            if key not in spec:
-                raise ValueError(f"cannot fix {key!r}: not a searched parameter of {self.name}")
-            pinned[key] = check_value(key, spec[key], value)
-        self.pinned = pinned
-        self._dists = {k: v for k, v in spec.items() if k not in pinned}
+        self._dists, _, self.pinned = pin(spec, fix, space=self.name)  # all searched here
         self.recipe_names = tuple(k for k in RECIPE_KEYS if k in self._dists)
-        if pinned:
+        if self.pinned:
             self.name += "-fixed"
 
     # -- what a subclass brings -------------------------------------------------------------

@@ -51,7 +51,7 @@ from jointnas.spaces.efficientnet_net import (
     build,
     stage_costs,
 )
-from jointnas.spaces.encoding import Params, check_value
+from jointnas.spaces.encoding import Params, pin
 from jointnas.spaces.fbnetv3 import PRESETS as FBNETV3_PRESETS
 from jointnas.spaces.fbnetv3 import RECIPE_KEYS, recipe_distributions
 from jointnas.spaces.registry import register
@@ -166,21 +166,9 @@ class EfficientNetSpace(Space):
             spec[f"s{i}_kernel"] = CategoricalDistribution(lay.kernels)
             spec[f"s{i}_expansion"] = 1 if i == 1 else IntDistribution(*lay.expansion)
         spec.update(recipe_distributions(FBNETV3_PRESETS[lay.recipe]))
-        pinned: dict[str, Any] = {}
-        for key, value in (fix or {}).items():
-            if not isinstance(spec.get(key), BaseDistribution):
-                raise ValueError(f"cannot fix {key!r}: not a searched parameter of {self.name}")
-            pinned[key] = check_value(key, spec[key], value)
-        if pinned:
+        self._dists, self.fixed, self.pinned = pin(spec, fix, space=self.name)
+        if self.pinned:
             self.name += "-fixed"
-        self.pinned = pinned
-        self._dists = {
-            k: v for k, v in spec.items() if isinstance(v, BaseDistribution) and k not in pinned
-        }
-        self.fixed: dict[str, Any] = {
-            **{k: v for k, v in spec.items() if not isinstance(v, BaseDistribution)},
-            **pinned,
-        }
         self.recipe_names = tuple(k for k in RECIPE_KEYS if k in self._dists)
 
     @property

@@ -57,6 +57,23 @@ def check_value(name: str, dist: BaseDistribution, value: Any) -> Any:
     return out
 
 
+def pin(
+    spec: Mapping[str, Any], fix: Mapping[str, Any] | None, *, space: str
+) -> tuple[dict[str, BaseDistribution], dict[str, Any], dict[str, Any]]:
+    """Split a space's spec (name -> distribution, or a plain value: fixed by the layout) and
+    the user's ``fix`` into what is searched, what is fixed (layout values and pinned ones) and
+    what was pinned. Every space with a ``fix=`` option splits the same way, so a pinned name
+    means the same everywhere; ValueError for a name that is not searched or a bad value."""
+    pinned: dict[str, Any] = {}
+    for key, value in (fix or {}).items():
+        if not isinstance(spec.get(key), BaseDistribution):
+            raise ValueError(f"cannot fix {key!r}: not a searched parameter of {space}")
+        pinned[key] = check_value(key, spec[key], value)
+    dists = {k: v for k, v in spec.items() if isinstance(v, BaseDistribution) and k not in pinned}
+    fixed = {**{k: v for k, v in spec.items() if not isinstance(v, BaseDistribution)}, **pinned}
+    return dists, fixed, pinned
+
+
 _BAD = object()
 
 

@@ -28,7 +28,7 @@ from jointnas.cost import cost
 from jointnas.model import build_model
 from jointnas.recipe import OPTIMIZERS, Recipe
 from jointnas.spaces.base import Candidate, Space
-from jointnas.spaces.encoding import Params, check_value
+from jointnas.spaces.encoding import Params, pin
 from jointnas.spaces.fbnetv3_net import Arch, Stage, arch_cost, batch_cost, build, stage_costs
 from jointnas.spaces.registry import register
 
@@ -179,21 +179,9 @@ class FBNetV3Space(Space):
             spec[f"s{i}_width"] = _int(*st.width, 8)
             spec[f"s{i}_depth"] = _int(*st.depth)
         spec.update(recipe_distributions(preset))
-        pinned: dict[str, Any] = {}
-        for key, value in (fix or {}).items():
-            if not isinstance(spec.get(key), BaseDistribution):
-                raise ValueError(f"cannot fix {key!r}: not a searched parameter of {self.name}")
-            pinned[key] = check_value(key, spec[key], value)
-        if pinned:
+        self._dists, self.fixed, self.pinned = pin(spec, fix, space=self.name)
+        if self.pinned:
             self.name += "-fixed"
-        self.pinned = pinned
-        self._dists = {
-            k: v for k, v in spec.items() if isinstance(v, BaseDistribution) and k not in pinned
-        }
-        self.fixed: dict[str, Any] = {
-            **{k: v for k, v in spec.items() if not isinstance(v, BaseDistribution)},
-            **pinned,
-        }
         self.recipe_names = tuple(k for k in RECIPE_KEYS if k in self._dists)
 
     @property
