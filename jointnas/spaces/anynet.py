@@ -46,7 +46,7 @@ from jointnas.spaces.anynet_net import (
     net_cost,
     stage_costs,
 )
-from jointnas.spaces.base import Candidate, Space
+from jointnas.spaces.base import Candidate, Space, layer_row
 from jointnas.spaces.encoding import Params, pin
 from jointnas.spaces.fbnetv3 import RECIPE_KEYS
 from jointnas.spaces.registry import register
@@ -260,16 +260,7 @@ class StagedSpace(Space):
                 se = " se" if arch.se_ratio else ""
                 out = [st.width, size, size]
                 note = f"x{st.depth} b{st.bot_mul:g} g{st.group_w} s{st.stride}{se}"
-            rows.append(
-                {
-                    "name": name,
-                    "out": out,
-                    "mflops": c.flops / 1e6,
-                    "params": int(c.params),
-                    "acts": int(c.acts),
-                    "block": note,
-                }
-            )
+            rows.append(layer_row(name, out, c, note))
         return rows
 
     def _value_columns(self, X: np.ndarray) -> dict[str, np.ndarray]:

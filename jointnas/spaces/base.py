@@ -50,6 +50,19 @@ ArchT = TypeVar("ArchT")
 RecipeT = TypeVar("RecipeT")
 
 
+def layer_row(name: str, out: list[int], cost: Cost, block: str = "") -> dict[str, Any]:
+    """One row of ``Space.layers`` (what ``jointnas describe`` prints): part name, output
+    shape, its analytic cost, and a short note on the block; one shape for every space."""
+    return {
+        "name": name,
+        "out": out,
+        "mflops": cost.flops / 1e6,
+        "params": int(cost.params),
+        "acts": int(cost.acts),
+        "block": block,
+    }
+
+
 @dataclass(frozen=True)
 class Candidate(Generic[ArchT, RecipeT]):
     """One point of a joint space: what to build and how to train it."""

@@ -41,7 +41,7 @@ from jointnas.blocks import Cost
 from jointnas.cost import cost
 from jointnas.model import build_model
 from jointnas.recipe import Recipe
-from jointnas.spaces.base import Candidate, Space
+from jointnas.spaces.base import Candidate, Space, layer_row
 from jointnas.spaces.efficientnet_net import (
     SE_RATIO,
     EfficientNetArch,
@@ -303,16 +303,7 @@ class EfficientNetSpace(Space):
                 out = [width, size, size]
                 depth = arch.depths[k - 1]
                 note = f"k{st.kernel} e{st.expansion} x{depth} s{st.stride} se {arch.act}"
-            rows.append(
-                {
-                    "name": name,
-                    "out": out,
-                    "mflops": c.flops / 1e6,
-                    "params": int(c.params),
-                    "acts": int(c.acts),
-                    "block": note,
-                }
-            )
+            rows.append(layer_row(name, out, c, note))
         return rows
 
 

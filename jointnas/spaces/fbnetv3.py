@@ -27,7 +27,7 @@ from jointnas.blocks import Cost
 from jointnas.cost import cost
 from jointnas.model import build_model
 from jointnas.recipe import OPTIMIZERS, Recipe
-from jointnas.spaces.base import Candidate, Space
+from jointnas.spaces.base import Candidate, Space, layer_row
 from jointnas.spaces.encoding import Params, pin
 from jointnas.spaces.fbnetv3_net import Arch, Stage, arch_cost, batch_cost, build, stage_costs
 from jointnas.spaces.registry import register
@@ -206,16 +206,7 @@ class FBNetV3Space(Space):
                 se = " se" if st.se else ""
                 note = f"k{st.kernel} e{st.expansion} x{st.depth} s{st.stride}{se} {st.act}"
             out = [channels] if name == "head" else [channels, size, size]
-            rows.append(
-                {
-                    "name": name,
-                    "out": out,
-                    "mflops": c.flops / 1e6,
-                    "params": int(c.params),
-                    "acts": int(c.acts),
-                    "block": note,
-                }
-            )
+            rows.append(layer_row(name, out, c, note))
         return rows
 
     def structure(self) -> dict[str, Any]:
