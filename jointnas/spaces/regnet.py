@@ -3,8 +3,9 @@
 A RegNet is searched as (d, w0, wa, wm, g, b): ``generate_regnet`` lays d block widths on the line
 w0 + wa * j, quantises each to w0 * wm^k (k rounded from the line), then to a multiple of q = 8;
 runs of equal width become the stages. b (pycls's bottleneck multiplier) and g are shared by all
-stages and made compatible with the widths by ``adjust_block_compatibility``, so a RegNet is an
-AnyNetX-E member built by the same blocks and costed by the same twins. The X block has no SE;
+stages and made compatible with the widths by ``adjust_block_compatibility``; widths never
+decrease, so a RegNet is an AnyNetX-D member (its depths may decrease, so not always an E one),
+built by the same blocks and costed by the same twins. The X block has no SE;
 ``se=True`` (the registered ``regnety``) gives the Y block.
 
 Layouts: ``small`` (default; 28 px, stem stride 1, stride 2 on the first three stages and 1 after,
@@ -36,7 +37,6 @@ from optuna.distributions import (
 from jointnas.cost import cost
 from jointnas.model import build_model
 from jointnas.recipe import Recipe
-from jointnas.spaces.anynet import Layout, StagedSpace
 from jointnas.spaces.anynet_net import (
     Stage,
     adjust_block_compatibility,
@@ -46,6 +46,7 @@ from jointnas.spaces.anynet_net import (
 )
 from jointnas.spaces.encoding import Params
 from jointnas.spaces.registry import register
+from jointnas.spaces.staged import Layout, StagedSpace
 
 QUANTUM = 8
 
@@ -93,7 +94,7 @@ LAYOUTS: dict[str, RegNetLayout] = {
         w0=(8, 32),
         wa=(4.0, 24.0),
         wm=(1.5, 3.0),
-        notes="28 px, stem stride 1, d 3-12, w0 <= 32, wa 4-24: 0.2-50 MFLOPs",
+        notes="28 px, stem stride 1, d 3-12, w0 <= 32, wa 4-24",
     ),
     "imagenet": RegNetLayout(
         name="imagenet",
@@ -181,7 +182,7 @@ class RegNetSpace(StagedSpace):
         self, *, layout: str = "small", se: bool = False, fix: Mapping[str, Any] | None = None
     ) -> None:
         suffix = "" if layout == "small" else f"-{layout}"
-        self.name = f"regnet{'y' if se else 'x'}{suffix}"
+        self.name = f"regnet{'y' if se else ''}{suffix}"
         super().__init__(layout=layout, se=se, fix=fix)
 
     def _arch_spec(self) -> dict[str, BaseDistribution]:
