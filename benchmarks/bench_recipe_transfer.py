@@ -123,7 +123,7 @@ def main() -> None:
         rows.append(row)
         print(row, flush=True)
     means = {"arch": "mean", "MFLOPs": "", "params": ""}
-    for key in list(recipes) + ["autotrain - default", "ema on - off"]:
+    for key in [*recipes, "autotrain - default", "ema on - off"]:
         means[key] = round(mean(r[key] for r in rows), 4)
     rows.append(means)
     settings = {**vars(args), "autotrain_recipe": dataclasses.asdict(found)}
