@@ -11,8 +11,9 @@ import numpy as np
 import optuna
 import pytest
 import torch
+from batch_cost import assert_batch_equals_scalar
 
-from jointnas.cost import cost, cost_batch
+from jointnas.cost import cost
 from jointnas.describe import describe_params
 from jointnas.model import build_model
 from jointnas.pipeline import RunConfig, run
@@ -134,13 +135,7 @@ def test_cost_batch_equals_scalar_cost(name: str) -> None:
     rng = np.random.default_rng(3)
     samples = [space.sample(rng) for _ in range(1000)]
     samples += [space.smallest_params(), space.largest_params()]
-    batch = cost_batch(space, space.encode(samples), **SMALL)
-    scalar = [space.cost(space.decode(p).arch, **SMALL) for p in samples]
-    for field in ("flops", "params", "acts"):
-        values = getattr(batch, field)
-        assert values.dtype == np.int64 and values.shape == (len(samples),)
-        np.testing.assert_array_equal(values, [getattr(c, field) for c in scalar])
-    assert len(set(batch.flops.tolist())) > len(samples) // 2
+    assert_batch_equals_scalar(space, samples, SMALL)
     pinned = get_space(name, se=True, fix={"s1_depth": 2})
     rows = [pinned.sample(rng) for _ in range(200)]
     got = pinned.cost_batch(pinned.encode(rows), **SMALL).flops

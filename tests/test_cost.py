@@ -9,6 +9,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from batch_cost import assert_batch_equals_scalar
 
 from jointnas.blocks import ConvBNAct, Cost, Head, InvertedResidual, SqueezeExcite, se_channels
 from jointnas.cost import cost, cost_batch
@@ -131,16 +132,7 @@ def test_cost_batch_equals_scalar_cost(preset: str) -> None:
     space = FBNetV3Space(preset=preset)
     args = ARGS[preset]
     samples = [*_samples(space, 2000, seed=300), space.smallest_params(), space.largest_params()]
-    batch = cost_batch(space, space.encode(samples), **args)
-    n = len(samples)
-    for values in (batch.flops, batch.params, batch.acts):
-        assert isinstance(values, np.ndarray) and values.shape == (n,)
-        assert values.dtype == np.int64
-    scalar = [cost(space.decode(p).arch, **args) for p in samples]
-    np.testing.assert_array_equal(batch.flops, [c.flops for c in scalar])
-    np.testing.assert_array_equal(batch.params, [c.params for c in scalar])
-    np.testing.assert_array_equal(batch.acts, [c.acts for c in scalar])
-    assert len(set(batch.flops.tolist())) > n // 2  # the population really varies
+    assert_batch_equals_scalar(space, samples, args)
 
 
 def test_cost_batch_single_row_and_bad_shape() -> None:

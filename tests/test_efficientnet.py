@@ -10,11 +10,12 @@ import numpy as np
 import optuna
 import pytest
 import torch
+from batch_cost import assert_batch_equals_scalar
 from conftest import run_cli
 
 import jointnas.spaces.efficientnet  # noqa: F401 (registers the space)
 from jointnas.blocks import DropPath
-from jointnas.cost import cost, cost_batch
+from jointnas.cost import cost
 from jointnas.describe import describe_params
 from jointnas.model import build_model
 from jointnas.pipeline import RunConfig, run
@@ -165,13 +166,7 @@ def test_cost_batch_equals_scalar_cost(options: dict, task: dict) -> None:
     rng = np.random.default_rng(3)
     samples = [space.sample(rng) for _ in range(1000)]
     samples += [space.smallest_params(), space.largest_params()]
-    batch = cost_batch(space, space.encode(samples), **task)
-    scalar = [space.cost(space.decode(p).arch, **task) for p in samples]
-    for field in ("flops", "params", "acts"):
-        values = getattr(batch, field)
-        assert values.dtype == np.int64 and values.shape == (len(samples),)
-        np.testing.assert_array_equal(values, [getattr(c, field) for c in scalar])
-    assert len(set(batch.flops.tolist())) > len(samples) // 2
+    assert_batch_equals_scalar(space, samples, task)
     fix = {"width_mult": space.distributions["width_mult"].low, "s3_kernel": 5}
     pinned = get_space("efficientnet", **options, fix=fix)
     rows = [pinned.sample(rng) for _ in range(200)]
