@@ -30,10 +30,11 @@ from _common import finish
 from jointnas.config import RunConfig
 from jointnas.data import load_dataset
 from jointnas.edf import draw_in_band
+from jointnas.evaluators import TrainFromScratch
 from jointnas.pipeline import run
 from jointnas.recipe import Recipe
 from jointnas.spaces import get_space
-from jointnas.train import train
+from jointnas.spaces.base import Candidate
 
 SPACES = ("fbnetv3-small", "regnet", "efficientnet")
 
@@ -54,6 +55,7 @@ def autotrain(arch_params: dict, args: argparse.Namespace, workdir: Path, data) 
         out=str(workdir / "autotrain-out"),
         fix_arch=arch_params,
         heartbeat=None,
+        device=args.device,
     )
     run(config, data=data, progress=False)
     best = json.loads((workdir / "autotrain-out" / "best.json").read_text())
@@ -70,6 +72,7 @@ def main() -> None:
     parser.add_argument("--autotrain-trials", type=int, default=12)
     parser.add_argument("--autotrain-epochs", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
     parser.add_argument("--stem", default="bench_recipe_transfer")
     args = parser.parse_args()
     args.band = tuple(float(v) for v in args.band.split(","))
@@ -92,6 +95,7 @@ def main() -> None:
         "autotrain ema on": dataclasses.replace(found, ema=True),
     }
 
+    trainer = TrainFromScratch(data=data, epochs=args.epochs, device=args.device)
     rows = []
     for index, (name, space, arch_params) in enumerate(archs):
         # the recipe part of the params does not matter: only .arch is used
@@ -106,17 +110,8 @@ def main() -> None:
         for label, recipe in recipes.items():
             accs = []
             for s in range(args.seeds):
-                model = space.build_model(arch, **task, seed=args.seed + s)
-                result = train(
-                    model,
-                    recipe,
-                    data,
-                    epochs=args.epochs,
-                    seed=args.seed + s,
-                    device="cpu",
-                    resolution=getattr(arch, "resolution", None),
-                )
-                accs.append(result.final_acc)
+                result = trainer.evaluate(space, Candidate(arch, recipe), seed=args.seed + s)
+                accs.append(result.value)
             row[label] = round(mean(accs), 4)
         row["autotrain - default"] = round(row["autotrain ema off"] - row["default"], 4)
         row["ema on - off"] = round(row["autotrain ema on"] - row["autotrain ema off"], 4)
