@@ -21,14 +21,21 @@ python benchmarks/bench_samplers_synthetic.py
 python benchmarks/bench_sampler_overhead.py
 python benchmarks/bench_storage.py
 python benchmarks/bench_faults.py
-# issue 14: design spaces (the EDF is ~50 min, the scaling ~36 min, on 2 cores)
+# issue 14: design spaces (the EDF is ~50 min, the scaling ~36 min, on 2 cores). Their Optuna
+# storages and run artifacts (weights, checkpoints) go to benchmarks/state/ (not tracked), so a
+# rerun resumes; the reports go to benchmarks/results/.
+state=benchmarks/state
+mkdir -p "$state"
 jointnas edf --space anynetx-a,anynetx-b,anynetx-c,anynetx-d,anynetx-e,regnet --n 100 \
-    --epochs 2 --dataset fashion-mnist:5000 --mflops-band 1,3 --storage edf.log --seed 0 \
-    --out benchmarks/results/edf --threads 2 --no-progress
+    --epochs 2 --dataset fashion-mnist:5000 --mflops-band 1,3 --storage "$state/edf.log" \
+    --seed 0 --out benchmarks/results/edf --threads 2 --no-progress
 jointnas scale --base benchmarks/data/efficientnet_base.json --phi 1,2,3 \
-    --dataset fashion-mnist:5000 --storage scale.log --seed 0 --out benchmarks/results/scale
+    --dataset fashion-mnist:5000 --storage "$state/scale.log" --seed 0 \
+    --out benchmarks/results/scale
 python benchmarks/bench_recipe_transfer.py
 for space in regnet fbnetv3-small; do
     jointnas run --space "$space" --dataset fashion-mnist:5000 --max-mflops 2 --trials 20 \
-        --storage runs.log --study "$space" --out "benchmarks/results/run-$space" --seed 0
+        --storage "$state/runs.log" --study "$space" --out "$state/run-$space" --seed 0 \
+        | tee "benchmarks/results/run-$space/run-$space.stdout"
+    cp "$state/run-$space/best.json" "$state/run-$space/final.csv" "benchmarks/results/run-$space/"
 done
