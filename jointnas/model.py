@@ -51,7 +51,8 @@ def init_weights(model: nn.Module) -> None:
             nn.init.zeros_(m.bias)
         elif isinstance(m, nn.Linear):
             nn.init.normal_(m.weight, std=0.01)
-            nn.init.zeros_(m.bias)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
     for m in model.modules():
         if isinstance(m, InvertedResidual) and m.residual:
             nn.init.zeros_(m.project[1].weight)

@@ -37,6 +37,29 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the message says where."""
 
 
+class StepHook:
+    """What a caller can plug into the training loop without copying it: a one-shot
+    supernet's path sampler picks the path of every step (``before_step``), may stop training
+    at an epoch's end (``end_epoch``), and keeps its state in the trainer's checkpoints
+    (``state_dict``; ``config`` is part of the checkpoint's identity). Defaults do nothing."""
+
+    def config(self) -> dict:
+        return {}
+
+    def before_step(self, model: nn.Module, step: int) -> None:
+        """Called in train mode before the forward pass of global step ``step``."""
+
+    def end_epoch(self, model: nn.Module, epoch: int) -> bool:
+        """Called after epoch ``epoch``'s evaluation; True stops training there."""
+        return False
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what ``state_dict`` returned."""
+
+
 @dataclass(frozen=True)
 class TrainResult:
     """Per-epoch validation accuracy and training loss, and how fast training ran."""
@@ -167,6 +190,7 @@ def train(
     channels_last: bool = True,
     bn_recalibration: int = 1024,
     checkpoint: str | Path | None = None,
+    hook: StepHook | None = None,
 ) -> TrainResult:
     """Train ``model`` in place with ``recipe`` on ``data``; return per-epoch validation accuracy.
 
@@ -180,6 +204,8 @@ def train(
     training images (0 turns it off): see ``jointnas.bn`` for why short runs need it.
     With ``checkpoint`` (a file path), the state is saved after every epoch and a matching
     checkpoint found there is resumed from, with the same result as an uninterrupted run.
+    ``hook`` (a ``StepHook``) is called before every step and after every epoch; it may stop
+    training early, and its state travels in the checkpoints.
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
@@ -218,6 +244,7 @@ def train(
     val_acc: list[float] = []
     losses: list[float] = []
     train_seconds = 0.0
+    stopped = False
     start = time.perf_counter()
     meta = {
         "seed": seed,
@@ -226,6 +253,7 @@ def train(
         "train_images": len(x_train),
         "resolution": resolution,
         "recipe": asdict(recipe),
+        "hook": hook.config() if hook is not None else None,
     }
     resumed = ckpt.load(checkpoint, meta)
     scored = ema.module if ema is not None else model
@@ -245,10 +273,15 @@ def train(
                 torch.cuda.set_rng_state(resumed["cuda_rng"], dev)
             val_acc, losses = list(resumed["val_acc"]), list(resumed["losses"])
             train_seconds = float(resumed["train_seconds"])
+            stopped = bool(resumed.get("stopped", False))
+            if hook is not None:
+                hook.load_state_dict(resumed["hook"])
             for epoch, acc in enumerate(val_acc):  # the resumed trial shows the whole curve
                 if trial is not None:
                     trial.report(acc, epoch)
         for epoch in range(len(val_acc), epochs):
+            if stopped:
+                break
             model.train()
             t0 = time.perf_counter()
             order = torch.randperm(len(x_train), generator=shuffle).to(dev)
@@ -256,6 +289,8 @@ def train(
             for step in range(steps_per_epoch):
                 idx = order[step * batch_size : (step + 1) * batch_size]
                 xb, yb = x_train[idx], y_train[idx]
+                if hook is not None:
+                    hook.before_step(model, epoch * steps_per_epoch + step)
                 lam = float(rng.beta(recipe.mixup, recipe.mixup)) if recipe.mixup > 0 else 1.0
                 if lam < 1.0:
                     xb = lam * xb + (1.0 - lam) * xb.flip(0)
@@ -285,6 +320,7 @@ def train(
                     )
             acc = evaluate(scored, x_val, y_val, amp_dtype=amp_dtype, channels_last=channels_last)
             val_acc.append(acc)
+            stopped = hook is not None and hook.end_epoch(model, epoch)
             if checkpoint is not None:
                 state = {
                     "model": model.state_dict(),
@@ -299,6 +335,8 @@ def train(
                     "val_acc": val_acc,
                     "losses": losses,
                     "train_seconds": train_seconds,
+                    "hook": hook.state_dict() if hook is not None else {},
+                    "stopped": stopped,
                 }
                 ckpt.save(checkpoint, meta, state)
             if trial is not None:
@@ -309,7 +347,7 @@ def train(
         val_acc=tuple(val_acc),
         train_loss=tuple(losses),
         seconds=time.perf_counter() - start,
-        train_images_per_s=epochs * len(x_train) / max(train_seconds, 1e-9),
+        train_images_per_s=len(val_acc) * len(x_train) / max(train_seconds, 1e-9),
         device=str(dev),
         evaluated=scored,
         resumed_epochs=0 if resumed is None else len(resumed["val_acc"]),

@@ -8,7 +8,14 @@ imports the built-in space modules, each of which registers itself.
 from jointnas.recipe import Recipe
 
 # built-in spaces register themselves on import (the network module registers cost + builder)
-from jointnas.spaces import anynet, efficientnet, fbnetv3, fbnetv3_net, regnet  # noqa: F401
+from jointnas.spaces import (  # noqa: F401
+    anynet,
+    efficientnet,
+    fbnetv3,
+    fbnetv3_net,
+    regnet,
+    shufflenet_choice,
+)
 from jointnas.spaces.base import Candidate, DistributionSpace, Space
 from jointnas.spaces.encoding import Encoder
 from jointnas.spaces.fbnetv3 import PRESETS, Arch, FBNetV3Space, Preset, Stage, StageSpec
