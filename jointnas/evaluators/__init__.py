@@ -2,5 +2,6 @@
 
 from jointnas.evaluators.base import Evaluation, Evaluator
 from jointnas.evaluators.scratch import TrainFromScratch
+from jointnas.evaluators.supernet import InheritWeights
 
-__all__ = ["Evaluation", "Evaluator", "TrainFromScratch"]
+__all__ = ["Evaluation", "Evaluator", "InheritWeights", "TrainFromScratch"]
