@@ -311,3 +311,76 @@ def test_config_is_validated() -> None:
     with pytest.raises(ConfigError, match="epochs must be >= 1"):
         SupernetConfig(epochs=0)
     assert SupernetConfig().recipe == Recipe(lr=0.1, weight_decay=4e-5, label_smoothing=0.1)
+
+
+def test_search_respects_the_limit_starts_from_the_pool_and_retrains_the_best(
+    data, tmp_path
+) -> None:
+    from jointnas.objective import Limits
+    from jointnas.supernet.search import SUPERNET, SearchConfig, scored, search_supernet
+
+    run = train_supernet(SPACE, data, config=SMALL, device="cpu", progress=False)
+    flops = PathSampler(SPACE, seed=0).flops(PathSampler(SPACE, seed=1).uniform(200)) / 1e6
+    limit = float(np.quantile(flops, 0.4))
+    pool = [p for p, _ in run.info["pool"]]
+    cfg = SearchConfig(
+        trials=10, population=4, recal_images=64, final_top=2, final_epochs=1, device="cpu"
+    )
+    url = f"sqlite:///{tmp_path}/sn.db"
+    kw = dict(
+        storage=url,
+        study_name="sn",
+        limits=Limits(mflops=limit),
+        config=cfg,
+        pool=pool,
+        out=tmp_path / "out",
+        progress=False,
+    )
+    result = search_supernet(run.supernet, SPACE, data, **kw)
+    done = scored(result.study)
+    assert len(done) == 10 and all(t.user_attrs["stage"] == SUPERNET for t in done)
+    assert all(t.user_attrs["mflops"] <= limit for t in done)
+    feasible_pool = [
+        p for p in pool if PathSampler(SPACE, seed=0).flops(np.array(p))[0] / 1e6 <= limit
+    ]
+    first = [tuple(t.params[n] for n in SPACE.names) for t in result.study.trials]
+    assert first[: len(feasible_pool)] == [tuple(p) for p in feasible_pool]
+    assert len(result.finals) == 2
+    best_two = sorted(done, key=lambda t: -t.value)[:2]
+    for final, searched in zip(result.finals, best_two, strict=True):
+        assert final.params == searched.params
+        assert final.user_attrs["predicted_acc"] == searched.value  # the supernet's score
+    assert (tmp_path / "out" / "final.csv").is_file() and result.best is not None
+    # resumed: nothing is scored or retrained again
+    again = search_supernet(run.supernet, SPACE, data, **kw)
+    assert len(again.study.trials) == len(result.study.trials)
+    assert [t.number for t in again.finals] == [t.number for t in result.finals]
+    # another supernet is not mixed into this study
+    other = build_supernet(SPACE.arch_of([0] * L), **TASK, seed=5)
+    with pytest.raises(ConfigError):
+        search_supernet(other, SPACE, data, **kw)
+
+
+@pytest.mark.parametrize("sampler", ["nsga2", "random"])
+def test_other_samplers_search_under_the_limit(data, tmp_path, sampler) -> None:
+    from jointnas.objective import Limits
+    from jointnas.supernet.search import SearchConfig, scored, search_supernet
+
+    net = supernet()
+    limit = float(
+        np.median(PathSampler(SPACE, seed=0).flops(PathSampler(SPACE, seed=1).uniform(200)))
+    )
+    cfg = SearchConfig(trials=6, population=3, sampler=sampler, recal_images=32, final_top=0)
+    result = search_supernet(
+        net,
+        SPACE,
+        data,
+        storage=f"sqlite:///{tmp_path}/s.db",
+        study_name="s",
+        limits=Limits(mflops=limit / 1e6),
+        config=cfg,
+        progress=False,
+    )
+    done = scored(result.study)
+    assert len(done) == 6 and all(t.user_attrs["mflops"] <= limit / 1e6 for t in done)
+    assert result.finals == []
