@@ -22,6 +22,7 @@ from jointnas.cli.commands import (
     cmd_worker,
 )
 from jointnas.cli.parser import build_parser
+from jointnas.cli.supernet import cmd_supernet
 from jointnas.data import DatasetError
 from jointnas.errors import JointNASError
 
@@ -38,6 +39,7 @@ COMMANDS = {
     "edf": cmd_edf,
     "scale": cmd_scale,
     "dashboard": cmd_dashboard,
+    "supernet": cmd_supernet,
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import NoReturn
 
+from jointnas.cli.supernet import add_parser as add_supernet_parser
 from jointnas.config import DEFAULT_SPACE
 from jointnas.data import BUILTIN_SOURCES
 
@@ -420,6 +421,13 @@ def build_parser() -> argparse.ArgumentParser:
     scl.add_argument("--batch-size", type=_positive_int, default=128)
     scl.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
+    add_supernet_parser(
+        sub,
+        positive_int=_positive_int,
+        positive_float=_positive_float,
+        add_storage=_add_storage,
+        builtin_sources=BUILTIN_SOURCES,
+    )
     dash = sub.add_parser("dashboard", help="open optuna-dashboard on the storage")
     _add_storage(dash)
     dash.add_argument("--host", default="127.0.0.1")
