@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 from jointnas.errors import ConfigError
+from jointnas.spaces.shufflenet_choice import LAYOUTS
 
 CHECKPOINT = "supernet.ckpt"
 
@@ -33,7 +34,9 @@ def add_parser(sub, *, positive_int, positive_float, add_storage, builtin_source
 
     tr = cmds.add_parser("train", help="train a supernet (SPOS uniform or GreedyNAS paths)")
     tr.add_argument("--dataset", default="mnist5k", help=data_help)
-    tr.add_argument("--layout", default="small", help="small (28 px) | imagenet (224 px)")
+    layouts = " | ".join(f"{k} ({v.resolution} px)" for k, v in LAYOUTS.items())
+    layout_help = f"{layouts} (default: %(default)s)"
+    tr.add_argument("--layout", default=next(iter(LAYOUTS)), help=layout_help)
     tr.add_argument("--sampling", default="greedy", choices=("greedy", "uniform"))
     tr.add_argument("--epochs", type=positive_int, default=10)
     tr.add_argument("--batch-size", type=positive_int, default=128)
