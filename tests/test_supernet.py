@@ -8,6 +8,7 @@ import json
 import shutil
 
 import numpy as np
+import optuna
 import pytest
 import torch
 
@@ -384,3 +385,32 @@ def test_other_samplers_search_under_the_limit(data, tmp_path, sampler) -> None:
     done = scored(result.study)
     assert len(done) == 6 and all(t.user_attrs["mflops"] <= limit / 1e6 for t in done)
     assert result.finals == []
+
+
+def test_search_killed_mid_trial_resumes_to_the_asked_count(data, tmp_path) -> None:
+    """A killed search leaves a RUNNING trial behind; the rerun scores only what is missing."""
+    from jointnas.objective import Limits
+    from jointnas.supernet.search import SearchConfig, scored, search_supernet
+
+    net = supernet()
+    limit = float(
+        np.median(PathSampler(SPACE, seed=0).flops(PathSampler(SPACE, seed=1).uniform(200)))
+    )
+    kw = dict(
+        storage=f"sqlite:///{tmp_path}/k.db",
+        study_name="k",
+        limits=Limits(mflops=limit / 1e6),
+        progress=False,
+    )
+    first = search_supernet(
+        net, SPACE, data, config=SearchConfig(trials=3, recal_images=32, final_top=0), **kw
+    )
+    before = [t.number for t in scored(first.study)]
+    first.study.ask()  # the trial a killed process was scoring: it stays RUNNING
+    again = search_supernet(
+        net, SPACE, data, config=SearchConfig(trials=5, recal_images=32, final_top=0), **kw
+    )
+    states = [t.state for t in again.study.trials]
+    assert len(scored(again.study)) == 5
+    assert states.count(optuna.trial.TrialState.RUNNING) <= 1
+    assert [t.number for t in scored(again.study)][:3] == before
