@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import NoReturn
 
+from jointnas.cli.design import add_parser as add_design_parsers
+from jointnas.cli.options import add_storage, positive_float, positive_int
 from jointnas.cli.supernet import add_parser as add_supernet_parser
 from jointnas.config import DEFAULT_SPACE
 from jointnas.data import BUILTIN_SOURCES
-
-DEFAULT_STORAGE = "sqlite:///jointnas.db"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -17,34 +17,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
-    return value
-
-
-def _add_storage(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--storage",
-        default=DEFAULT_STORAGE,
-        help="Optuna storage URL, or a journal file *.log/*.journal (default: %(default)s)",
-    )
 
 
 def _add_space(p: argparse.ArgumentParser) -> None:
@@ -82,45 +54,14 @@ class _Exponents(argparse.Action):
 
 
 def _epochs(text: str) -> int | str:
-    return text if text == "calibrated" else _positive_int(text)
-
-
-def _names(text: str) -> tuple[str, ...]:
-    names = tuple(n.strip() for n in text.split(",") if n.strip())
-    if not names:
-        raise argparse.ArgumentTypeError(f"expected comma-separated space names, got {text!r}")
-    return names
-
-
-def _floats(text: str) -> tuple[float, ...]:
-    """``A,B,...`` as numbers (their ranges are checked by the library's config)."""
-    try:
-        values = tuple(float(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        values = ()
-    if not values:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}")
-    return values
-
-
-def _band(text: str) -> tuple[float, float]:
-    """``LO,HI`` as two numbers; their order is checked by ``jointnas.edf.EDFConfig``."""
-    parts = text.split(",")
-    try:
-        if len(parts) != 2:
-            raise ValueError
-        return float(parts[0]), float(parts[1])
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected LO,HI in MFLOPs (e.g. 0.5,2), got {text!r}"
-        ) from None
+    return text if text == "calibrated" else positive_int(text)
 
 
 def _add_search_options(
     p: argparse.ArgumentParser, *, trials: int, trials_help: str = "trained candidates"
 ) -> None:
     """Options shared by every command that trains candidates of a space under a limit."""
-    _add_storage(p)
+    add_storage(p)
     p.add_argument("--study", default="jointnas", help="study name (default: %(default)s)")
     _add_space(p)
     p.add_argument("--preset", default=None, help=argparse.SUPPRESS)  # replaced by --space
@@ -132,12 +73,12 @@ def _add_search_options(
     )
     p.add_argument(
         "--max-mflops",
-        type=_positive_float,
+        type=positive_float,
         default=2.0,
         help="MFLOPs limit, multiply-adds (default: %(default)s)",
     )
-    p.add_argument("--max-params", type=_positive_int, default=None, help="parameter-count limit")
-    p.add_argument("--max-acts", type=_positive_int, default=None, help="activation-count limit")
+    p.add_argument("--max-params", type=positive_int, default=None, help="parameter-count limit")
+    p.add_argument("--max-acts", type=positive_int, default=None, help="activation-count limit")
     p.add_argument(
         "--regnet-limits",
         action="store_true",
@@ -145,11 +86,11 @@ def _add_search_options(
         "acts <= 6.5*sqrt(f) M and params <= 3 + 5.5*f M",
     )
     p.add_argument(
-        "--trials", type=_positive_int, default=trials, help=f"{trials_help} (default: %(default)s)"
+        "--trials", type=positive_int, default=trials, help=f"{trials_help} (default: %(default)s)"
     )
     p.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] (default: auto)")
-    p.add_argument("--batch-size", type=_positive_int, default=128)
+    p.add_argument("--batch-size", type=positive_int, default=128)
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -169,10 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="early-stop training budget per candidate, or 'calibrated' for the epoch that "
         "`jointnas calibrate` recommended on this study (default: %(default)s)",
     )
-    run.add_argument("--top", type=_positive_int, default=5, help="rows in the final table")
+    run.add_argument("--top", type=positive_int, default=5, help="rows in the final table")
     run.add_argument(
         "--target-mflops",
-        type=_positive_float,
+        type=positive_float,
         default=None,
         metavar="T",
         help="optimise MnasNet's reward accuracy * (MFLOPs / T)^w instead of accuracy: a soft "
@@ -215,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run.add_argument(
         "--workers",
-        type=_positive_int,
+        type=positive_int,
         default=1,
         help="local processes training coarse candidates in parallel; needs a PostgreSQL URL "
         "or a journal file *.log as --storage (default: %(default)s)",
@@ -230,14 +171,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--startup-trials",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help="quasi-random coarse trials before the surrogate proposes (default: searched "
         "params + 1, at most 10)",
     )
     run.add_argument(
         "--heartbeat",
-        type=_positive_int,
+        type=positive_int,
         default=60,
         help="seconds between a running trial's heartbeats; a trial silent for 3 beats (its "
         "process was killed) is retrained (default: %(default)s)",
@@ -246,10 +187,10 @@ def build_parser() -> argparse.ArgumentParser:
     wrk = sub.add_parser(
         "worker", help="join a `jointnas run` study and train coarse candidates until its budget"
     )
-    _add_storage(wrk)
+    add_storage(wrk)
     wrk.add_argument("--study", default="jointnas", help="study name (default: %(default)s)")
     wrk.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] (default: auto)")
-    wrk.add_argument("--threads", type=_positive_int, default=None, help="torch CPU threads")
+    wrk.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
     wrk.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
     cal = sub.add_parser(
@@ -257,11 +198,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_search_options(cal, trials=12, trials_help="candidates trained for the full budget")
     cal.add_argument(
-        "--epochs", type=_positive_int, default=6, help="full budget (default: %(default)s)"
+        "--epochs", type=positive_int, default=6, help="full budget (default: %(default)s)"
     )
     cal.add_argument(
         "--threshold",
-        type=_positive_float,
+        type=positive_float,
         default=0.8,
         help="Kendall tau vs the final ranking to reach (default: %(default)s)",
     )
@@ -270,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     pred = sub.add_parser("predictor", help="fit or evaluate an accuracy predictor on a study")
     pred_sub = pred.add_subparsers(dest="predictor_command", required=True)
     fit = pred_sub.add_parser("fit", help="fit on a study's completed trials and save")
-    _add_storage(fit)
+    add_storage(fit)
     fit.add_argument("--study", default="jointnas", help="study name (default: %(default)s)")
     fit.add_argument("--kind", choices=["mlp", "xgboost"], default="xgboost")
     fit.add_argument("--out", required=True, help="directory to write the predictor to")
@@ -280,17 +221,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev = pred_sub.add_parser("eval", help="ranking metrics of a saved predictor on a study")
     ev.add_argument("directory", help="predictor directory")
-    _add_storage(ev)
+    add_storage(ev)
     ev.add_argument("--study", default="jointnas", help="study name (default: %(default)s)")
 
     exp = sub.add_parser("export", help="a trial's arch/recipe JSON and weights (safetensors)")
-    _add_storage(exp)
+    add_storage(exp)
     exp.add_argument("--study", default="jointnas", help="study name (default: %(default)s)")
     exp.add_argument("--trial", type=int, required=True, help="trial number")
     exp.add_argument("--out", required=True, help="directory to write")
     exp.add_argument(
         "--epochs",
-        type=_positive_int,
+        type=positive_int,
         default=6,
         help="training budget when the trial has no saved weights (default: %(default)s)",
     )
@@ -298,18 +239,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     srch = sub.add_parser("search", help="best predicted candidates under a limit, no training")
     srch.add_argument("--predictor", required=True, help="predictor directory")
-    srch.add_argument("--max-mflops", type=_positive_float, default=None, help="MFLOPs limit")
-    srch.add_argument("--max-params", type=_positive_int, default=None, help="parameter limit")
-    srch.add_argument("--top", type=_positive_int, default=5, help="candidates to print")
+    srch.add_argument("--max-mflops", type=positive_float, default=None, help="MFLOPs limit")
+    srch.add_argument("--max-params", type=positive_int, default=None, help="parameter limit")
+    srch.add_argument("--top", type=positive_int, default=5, help="candidates to print")
     srch.add_argument("--seed", type=int, default=0)
-    srch.add_argument("--generations", type=_positive_int, default=30)
+    srch.add_argument("--generations", type=positive_int, default=30)
     srch.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     par = sub.add_parser("pareto", help="predicted accuracy vs MFLOPs front, one predictor")
     par.add_argument("--predictor", required=True, help="predictor directory")
-    par.add_argument("--min-mflops", type=_positive_float, default=0.5)
-    par.add_argument("--max-mflops", type=_positive_float, default=4.0)
-    par.add_argument("--points", type=_positive_int, default=8, help="limits, log-spaced")
+    par.add_argument("--min-mflops", type=positive_float, default=0.5)
+    par.add_argument("--max-mflops", type=positive_float, default=4.0)
+    par.add_argument("--points", type=positive_int, default=8, help="limits, log-spaced")
     par.add_argument("--seed", type=int, default=0)
     par.add_argument("--out", default="pareto.png", help="PNG to draw (default: %(default)s)")
     par.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -323,113 +264,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--preset", default=None, help="a named network of the space (default: smallest)"
     )
     desc.add_argument("--arch", default=None, metavar="FILE.json", help="architecture params")
-    desc.add_argument("--num-classes", type=_positive_int, default=None)
-    desc.add_argument("--in-channels", type=_positive_int, default=None)
-    desc.add_argument("--resolution", type=_positive_int, default=None)
+    desc.add_argument("--num-classes", type=positive_int, default=None)
+    desc.add_argument("--in-channels", type=positive_int, default=None)
+    desc.add_argument("--resolution", type=positive_int, default=None)
     desc.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
-    edf = sub.add_parser(
-        "edf", help="compare design spaces by the error EDFs of models sampled in a FLOPs band"
-    )
-    edf.add_argument(
-        "--space",
-        type=_names,
-        required=True,
-        metavar="NAME,NAME",
-        help="registered spaces to compare, comma-separated (`jointnas spaces` lists them)",
-    )
-    edf.add_argument(
-        "--mflops-band",
-        type=_band,
-        required=True,
-        metavar="LO,HI",
-        help="every sampled model has LO <= MFLOPs <= HI (multiply-adds, analytic)",
-    )
-    edf.add_argument("--n", type=int, default=100, help="models per space (default: %(default)s)")
-    edf.add_argument(
-        "--epochs", type=_positive_int, default=2, help="training epochs (default: %(default)s)"
-    )
-    edf.add_argument(
-        "--dataset",
-        default="mnist5k",
-        help=f"{' | '.join(BUILTIN_SOURCES)}[:N] | .npz | ImageFolder (default: %(default)s)",
-    )
-    _add_storage(edf)
-    edf.add_argument(
-        "--study", default="jointnas", help="run name; studies NAME.edf.SPACE (default: jointnas)"
-    )
-    edf.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
-    edf.add_argument("--out", default="edf-out", help="report directory (default: %(default)s)")
-    edf.add_argument(
-        "--resamples",
-        type=_positive_int,
-        default=1000,
-        help="bootstrap resamples of each KS interval (default: %(default)s)",
-    )
-    edf.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] (default: auto)")
-    edf.add_argument("--batch-size", type=_positive_int, default=128)
-    edf.add_argument("--threads", type=_positive_int, default=None, help="torch CPU threads")
-    edf.add_argument("--no-progress", action="store_true", help="hide progress bars")
-
-    scl = sub.add_parser(
-        "scale", help="EfficientNet compound scaling of a base network vs one-dimension scaling"
-    )
-    scl.add_argument(
-        "--base", required=True, metavar="ARCH.json", help="base network (best.json / export)"
-    )
-    scl.add_argument(
-        "--phi",
-        type=_floats,
-        default=(1.0, 2.0, 3.0),
-        metavar="P,P",
-        help="compound coefficients to train (default: 1,2,3)",
-    )
-    scl.add_argument(
-        "--coefficients",
-        type=_floats,
-        default=None,
-        metavar="A,B,G",
-        help="depth, width, resolution bases to use as given (skips the grid search)",
-    )
-    scl.add_argument(
-        "--dataset",
-        default="mnist5k",
-        help=f"{' | '.join(BUILTIN_SOURCES)}[:N] | .npz | ImageFolder (default: %(default)s)",
-    )
-    _add_storage(scl)
-    scl.add_argument(
-        "--study", default="scale", help="grid study NAME, comparison NAME.compare (default: scale)"
-    )
-    scl.add_argument(
-        "--search-epochs",
-        type=_positive_int,
-        default=1,
-        help="epochs of each grid-search training at phi = 1 (default: %(default)s)",
-    )
-    scl.add_argument(
-        "--epochs",
-        type=_positive_int,
-        default=2,
-        help="epochs of each compared model (default: %(default)s)",
-    )
-    scl.add_argument(
-        "--seeds", type=_positive_int, default=1, help="trainings per model (default: 1)"
-    )
-    scl.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
-    scl.add_argument("--out", default="jointnas-scale", help="report directory")
-    scl.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] (default: auto)")
-    scl.add_argument("--batch-size", type=_positive_int, default=128)
-    scl.add_argument("--no-progress", action="store_true", help="hide progress bars")
-
-    add_supernet_parser(
-        sub,
-        positive_int=_positive_int,
-        positive_float=_positive_float,
-        add_storage=_add_storage,
-        builtin_sources=BUILTIN_SOURCES,
-    )
+    add_design_parsers(sub)
+    add_supernet_parser(sub)
     dash = sub.add_parser("dashboard", help="open optuna-dashboard on the storage")
-    _add_storage(dash)
+    add_storage(dash)
     dash.add_argument("--host", default="127.0.0.1")
-    dash.add_argument("--port", type=_positive_int, default=8080)
+    dash.add_argument("--port", type=positive_int, default=8080)
     return parser
