@@ -4,7 +4,8 @@ On Fashion-MNIST (8,000 images, 6,000 train / 2,000 val, seeded split) and the s
 ``shufflenet-choice`` space (12 choice layers, 4 choices each):
 
 A. ``--paths`` distinct random subnets trained stand-alone for ``--sa-epochs`` epochs with the
-   SPOS recipe: the first ``--two-seeds`` with seeds 0 and 1 (their seed-to-seed tau is the
+   SPOS recipe: the first ``--repeated`` with ``--seeds`` seeds (the ground truth is their
+   mean; the tau between seeds, and between the means of two halves of the seeds, is the
    ceiling any proxy can reach), the rest with seed 0.
 B. Two supernets at equal training steps: SPOS uniform and GreedyNAS (m=10, k=5, pool 50, the
    pool early stop off so steps stay equal; ``--score-images`` held-out images score the paths,
@@ -23,7 +24,7 @@ F. Bridge: XGBoost (the predictor's settings) on one-hot choices, with and witho
    supernet score as an extra input, and the score alone as a proxy; tau on held-out subnets
    over random 25/25 splits and 5-fold splits (40 trainings).
 
-Run: ``python benchmarks/bench_supernet.py`` (about 70 min on 2 cores). Supernets, a JSON cache
+Run: ``python benchmarks/bench_supernet.py`` (about 95 min on 2 cores). Supernets, a JSON cache
 of every training and score, and the Optuna journal go to ``benchmarks/state/supernet/``, so a
 rerun resumes; results go to ``benchmarks/results/bench_supernet_*.{csv,json}`` and
 ``bench_supernet.png``.
@@ -102,7 +103,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", default="fashion-mnist:8000")
     ap.add_argument("--paths", type=int, default=50)
-    ap.add_argument("--two-seeds", type=int, default=30)
+    ap.add_argument("--repeated", type=int, default=30)
+    ap.add_argument("--seeds", type=int, default=4)
     ap.add_argument("--sa-epochs", type=int, default=2)
     ap.add_argument("--sn-epochs", type=int, default=20)
     ap.add_argument("--src-epochs", type=int, default=20)
@@ -138,15 +140,17 @@ def main() -> None:
 
     sa = {}
     for i, path in enumerate(paths):
-        seeds = (0, 1) if i < args.two_seeds else (0,)
+        seeds = range(args.seeds) if i < args.repeated else (0,)
         for s in seeds:
             key = f"sa/{args.sa_epochs}/{','.join(map(str, path))}/{s}"
             sa[i, s] = cache.get(key, lambda p=path, s=s: standalone(p, s, args.sa_epochs))
             print(f"stand-alone {i} seed {s}: {sa[i, s]['acc']:.4f}", flush=True)
     acc0 = np.array([sa[i, 0]["acc"] for i in range(len(paths))])
-    two = range(args.two_seeds)
-    acc_mean = np.array([mean(sa[i, s]["acc"] for s in (0, 1)) for i in two])
+    rep, seeds = range(args.repeated), range(args.seeds)
+    acc = np.array([[sa[i, s]["acc"] for s in seeds] for i in rep])  # (repeated, seeds)
+    acc_mean = acc.mean(axis=1)
     sa_seconds = sum(v["seconds"] for v in sa.values())
+    seed0_seconds = sum(sa[i, 0]["seconds"] for i in range(len(paths)))
 
     # B: supernets (saved, so a rerun loads them)
     def supernet(name: str, dataset, config: SupernetConfig, init: str | None = None):
@@ -189,23 +193,27 @@ def main() -> None:
         for s in nets
         for r in (1024, 0)
     }
-    top = np.argsort(-acc_mean)[: args.two_seeds // 2]
+    top = np.argsort(-acc_mean)[: args.repeated // 2]
+    pairs = [(a, b) for a in seeds for b in seeds if a < b]
+    half = args.seeds // 2
     tau_rows = [
         {
-            "proxy": "stand-alone seed 1 (ceiling)",
-            "tau_2seed_mean": tau([sa[i, 1]["acc"] for i in two], acc0[: args.two_seeds]),
-            "tau_better_half": tau([sa[i, 1]["acc"] for i in top], acc0[top]),
-            "tau_all_vs_seed0": "",
-            "train_seconds": "",
-            "score_seconds": "",
-        }
+            "proxy": "stand-alone: one seed vs another (mean over pairs)",
+            "tau_seed_mean": round(mean(tau(acc[:, a], acc[:, b]) for a, b in pairs), 3),
+            "tau_better_half": round(mean(tau(acc[top, a], acc[top, b]) for a, b in pairs), 3),
+        },
+        {
+            "proxy": f"stand-alone: mean of seeds <{half} vs mean of the others",
+            "tau_seed_mean": tau(acc[:, :half].mean(1), acc[:, half:].mean(1)),
+            "tau_better_half": tau(acc[top, :half].mean(1), acc[top, half:].mean(1)),
+        },
     ]
     for (s, r), sc in score.items():
         info = nets[s][1]
         tau_rows.append(
             {
                 "proxy": f"{s} supernet, BN {'recal ' + str(r) if r else 'inherited'}",
-                "tau_2seed_mean": tau(sc[: args.two_seeds], acc_mean),
+                "tau_seed_mean": tau(sc[: args.repeated], acc_mean),
                 "tau_better_half": tau(sc[top], acc_mean[top]),
                 "tau_all_vs_seed0": tau(sc, acc0),
                 "train_seconds": round(info["seconds"]),
@@ -245,8 +253,8 @@ def main() -> None:
         "stand-alone (best of trained, seed 0)": {
             "path": list(paths[max(feasible, key=lambda i: acc0[i])]),
             "score": None,
-            "seconds": sa_seconds,
-            "subnets": len(sa),
+            "seconds": seed0_seconds,
+            "subnets": len(paths),
         }
     }
     for s, (net, info) in nets.items():
@@ -300,7 +308,7 @@ def main() -> None:
             "path": ",".join(map(str, p)),
             "mflops": round(float(mflops[i]), 3),
             "sa_seed0": sa[i, 0]["acc"],
-            "sa_seed1": sa[i, 1]["acc"] if (i, 1) in sa else "",
+            **{f"sa_seed{s}": sa[i, s]["acc"] if (i, s) in sa else "" for s in seeds[1:]},
             **{label(s, r): float(sc[i]) for (s, r), sc in score.items()},
         }
         for i, p in enumerate(paths)
@@ -315,7 +323,7 @@ def main() -> None:
         if stem != "paths":
             extra["table_markdown"] = print_table(rows, list(rows[-1]))
         write_results(f"bench_supernet_{stem}", rows, facts, extra=extra)
-    plot(acc_mean, {k: v[: args.two_seeds] for k, v in score.items()}, tau_rows)
+    plot(acc_mean, {k: v[: args.repeated] for k, v in score.items()}, tau_rows[2:], args.seeds)
 
 
 def bridge(paths, acc, sn_score, repeats: int = 20) -> list[dict]:
@@ -365,18 +373,18 @@ def bridge(paths, acc, sn_score, repeats: int = 20) -> list[dict]:
     return rows
 
 
-def plot(acc_mean, score, tau_rows) -> None:
+def plot(acc_mean, score, tau_rows, n_seeds: int) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(score), figsize=(4 * len(score), 3.6), sharey=True)
-    for ax, ((s, r), sc), row in zip(axes, score.items(), tau_rows[1:], strict=True):
+    for ax, ((s, r), sc), row in zip(axes, score.items(), tau_rows, strict=True):
         ax.scatter(sc, acc_mean, s=14)
-        ax.set_title(f"{label(s, r)}: tau {row['tau_2seed_mean']}", fontsize=9)
+        ax.set_title(f"{label(s, r)}: tau {row['tau_seed_mean']}", fontsize=9)
         ax.set_xlabel("supernet score (val acc)")
-    axes[0].set_ylabel("stand-alone val acc (mean of 2 seeds)")
+    axes[0].set_ylabel(f"stand-alone val acc (mean of {n_seeds} seeds)")
     fig.tight_layout()
     fig.savefig(RESULTS / "bench_supernet.png", dpi=110)
 
