@@ -24,7 +24,7 @@ F. Bridge: XGBoost (the predictor's settings) on one-hot choices, with and witho
    supernet score as an extra input, and the score alone as a proxy; tau on held-out subnets
    over random 25/25 splits and 5-fold splits (40 trainings).
 
-Run: ``python benchmarks/bench_supernet.py`` (about 95 min on 2 cores). Supernets, a JSON cache
+Run: ``python benchmarks/bench_supernet.py`` (about 90 min on 2 cores). Supernets, a JSON cache
 of every training and score, and the Optuna journal go to ``benchmarks/state/supernet/``, so a
 rerun resumes; results go to ``benchmarks/results/bench_supernet_*.{csv,json}`` and
 ``bench_supernet.png``.

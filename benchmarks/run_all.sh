@@ -39,6 +39,6 @@ for space in regnet fbnetv3-small; do
         | tee "benchmarks/results/run-$space/run-$space.stdout"
     cp "$state/run-$space/best.json" "$state/run-$space/final.csv" "benchmarks/results/run-$space/"
 done
-# issue 15: one-shot supernet (SPOS / GreedyNAS / DetNAS) vs stand-alone training, ~70 min on 2
+# issue 15: one-shot supernet (SPOS / GreedyNAS / DetNAS) vs stand-alone training, ~90 min on 2
 # cores; supernets, cache and Optuna journal under benchmarks/state/supernet/ (a rerun resumes).
 python benchmarks/bench_supernet.py
