@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from jointnas.cli.options import DATA_HELP, add_storage, positive_int
+from jointnas.cli.options import add_dataset, add_storage, positive_int
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -61,11 +61,7 @@ def add_parser(sub) -> None:
     edf.add_argument(
         "--epochs", type=positive_int, default=2, help="training epochs (default: %(default)s)"
     )
-    edf.add_argument(
-        "--dataset",
-        default="mnist5k",
-        help=DATA_HELP,
-    )
+    add_dataset(edf)
     add_storage(edf)
     edf.add_argument(
         "--study", default="jointnas", help="run name; studies NAME.edf.SPACE (default: jointnas)"
@@ -103,11 +99,7 @@ def add_parser(sub) -> None:
         metavar="A,B,G",
         help="depth, width, resolution bases to use as given (skips the grid search)",
     )
-    scl.add_argument(
-        "--dataset",
-        default="mnist5k",
-        help=DATA_HELP,
-    )
+    add_dataset(scl)
     add_storage(scl)
     scl.add_argument(
         "--study", default="scale", help="grid study NAME, comparison NAME.compare (default: scale)"

@@ -36,3 +36,7 @@ def add_storage(p: argparse.ArgumentParser) -> None:
         default=DEFAULT_STORAGE,
         help="Optuna storage URL, or a journal file *.log/*.journal (default: %(default)s)",
     )
+
+
+def add_dataset(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", default="mnist5k", help=DATA_HELP)

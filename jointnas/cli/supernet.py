@@ -13,7 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
-from jointnas.cli.options import DATA_HELP, add_storage, positive_float, positive_int
+from jointnas.cli.options import add_dataset, add_storage, positive_float, positive_int
 from jointnas.errors import ConfigError
 from jointnas.spaces.shufflenet_choice import LAYOUTS
 
@@ -33,7 +33,7 @@ def add_parser(sub) -> None:
     cmds = sn.add_subparsers(dest="supernet_command", required=True)
 
     tr = cmds.add_parser("train", help="train a supernet (SPOS uniform or GreedyNAS paths)")
-    tr.add_argument("--dataset", default="mnist5k", help=DATA_HELP)
+    add_dataset(tr)
     layouts = " | ".join(f"{k} ({v.resolution} px)" for k, v in LAYOUTS.items())
     layout_help = f"{layouts} (default: %(default)s)"
     tr.add_argument("--layout", default=next(iter(LAYOUTS)), help=layout_help)
@@ -50,7 +50,7 @@ def add_parser(sub) -> None:
 
     se = cmds.add_parser("search", help="Optuna search on a saved supernet, winners retrained")
     se.add_argument("--supernet", required=True, metavar="DIR")
-    se.add_argument("--dataset", default="mnist5k", help=DATA_HELP)
+    add_dataset(se)
     add_storage(se)
     se.add_argument("--study", default="supernet", help="search study NAME, retrains NAME.final")
     for key in ("mflops", "params", "acts"):
@@ -67,7 +67,7 @@ def add_parser(sub) -> None:
 
     ev = cmds.add_parser("eval", help="supernet accuracy of subnets, with and without BN recal")
     ev.add_argument("--supernet", required=True, metavar="DIR")
-    ev.add_argument("--dataset", default="mnist5k", help=DATA_HELP)
+    add_dataset(ev)
     ev.add_argument("--choices", type=_choices, action="append", metavar="C,C,...")
     ev.add_argument("--random", type=positive_int, default=0, help="also N random subnets")
     ev.add_argument("--recal-images", type=positive_int, default=1024)
