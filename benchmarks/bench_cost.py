@@ -32,9 +32,9 @@ import numpy as np
 import torch
 from fvcore.nn import FlopCountAnalysis
 
-from jointnas.cost import cost, cost_batch
-from jointnas.model import build_model
 from jointnas.spaces.fbnetv3 import FBNetV3Space
+from jointnas.spaces.nets.cost import cost, cost_batch
+from jointnas.spaces.nets.model import build_model
 
 # (num_classes, in_channels) the preset is meant for: MNIST-like digits, ImageNet
 TASKS = {"small": (10, 1), "imagenet": (1000, 3)}

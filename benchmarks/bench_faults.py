@@ -27,9 +27,9 @@ from pathlib import Path
 import _common
 import optuna
 
-from jointnas.budget import counts_toward_budget
-from jointnas.objective import params_key
-from jointnas.storage import open_storage
+from jointnas.runs.objective import params_key
+from jointnas.storage.backends import open_storage
+from jointnas.storage.budget import counts_toward_budget
 
 RUN = ["--dataset", "digits", "--max-mflops", "0.5", "--epochs", "2", "--heartbeat", "2"]
 
@@ -124,7 +124,7 @@ def main() -> None:
             if name == "journal":
                 url = str(Path(tmp) / "faults.log")
             else:
-                from jointnas.testing import postgres_server
+                from jointnas.testing.postgres import postgres_server
 
                 url = stack.enter_context(postgres_server("faults"))
             cases = [(1, None), (4, None), (4, args.kill_every)]

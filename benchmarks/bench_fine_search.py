@@ -1,6 +1,6 @@
 """Fine-search throughput: candidates scored per second, ours vs two references.
 
-* ours: ``jointnas.search.fine_search`` (whole generations as matrices: vectorised crossover,
+* ours: ``jointnas.runs.search.fine_search`` (whole generations as matrices: vectorised crossover,
   mutation, snapping, batch cost, one predictor call per generation);
 * naive: the same genetic loop one candidate at a time (mutate a params dict, decode, scalar
   ``cost``, ``predictor.predict`` of one row): what a straightforward implementation does;
@@ -24,11 +24,11 @@ import _common
 import numpy as np
 import optuna
 
-from jointnas.cost import cost
-from jointnas.objective import Limits
 from jointnas.predictors import XGBoostPredictor, read_table
-from jointnas.search import cost_feasibility, fine_search
+from jointnas.runs.objective import Limits
+from jointnas.runs.search import cost_feasibility, fine_search
 from jointnas.spaces.fbnetv3 import FBNetV3Space
+from jointnas.spaces.nets.cost import cost
 
 LIMIT = 1.0
 

@@ -5,10 +5,10 @@ the architecture pinned) and reports that the recipe generalises to other archit
 that EMA of the weights helps everywhere. This measures both here:
 
 1. AutoTrain on a *source* architecture (the first ``fbnetv3-small`` draw in the FLOPs band):
-   ``jointnas.pipeline.run`` with ``fix_arch`` (coarse trainings, predictor, fine search, one
+   ``jointnas.runs.pipeline.run`` with ``fix_arch`` (coarse trainings, predictor, fine search, one
    final training); its best final recipe is the transferred recipe.
 2. ``--per-space`` architectures of each of ``fbnetv3-small``, ``regnet`` and ``efficientnet``
-   drawn in the band (``jointnas.edf.draw_in_band``, seeded), each trained ``--seeds`` times for
+   drawn in the band (``designs.edf.draw_in_band``, seeded), each trained ``--seeds`` times for
    ``--epochs`` epochs with: the default recipe (``Recipe()``: SGD, lr 0.1, nothing else on),
    the default with EMA, and the AutoTrain recipe with EMA off and on.
 
@@ -27,14 +27,14 @@ from statistics import mean
 import _common  # noqa: F401  (puts the repository root on sys.path)
 from _common import finish
 
-from jointnas.config import RunConfig
-from jointnas.data import load_dataset
-from jointnas.edf import draw_in_band
+from jointnas.designs.edf import draw_in_band
 from jointnas.evaluators import TrainFromScratch
-from jointnas.pipeline import run
-from jointnas.recipe import Recipe
+from jointnas.runs.config import RunConfig
+from jointnas.runs.pipeline import run
 from jointnas.spaces import get_space
 from jointnas.spaces.base import Candidate
+from jointnas.spaces.recipe import Recipe
+from jointnas.training.data import load_dataset
 
 SPACES = ("fbnetv3-small", "regnet", "efficientnet")
 

@@ -69,7 +69,7 @@ FINAL_TOP = 5
 
 
 def _data(args: dict[str, Any]):
-    from jointnas.data import load_dataset
+    from jointnas.training.data import load_dataset
 
     name = args.get("dataset", "mnist5k")
     return load_dataset(name, seed=0).subset(train=args["train_images"], val=1000)
@@ -77,10 +77,10 @@ def _data(args: dict[str, Any]):
 
 def largest_feasible_arch(max_mflops: float, seed: int = 0) -> dict[str, Any]:
     """The architecture params of the largest-MFLOPs of 1,000 random feasible candidates."""
-    from jointnas.cost import cost_batch
-    from jointnas.objective import Limits
-    from jointnas.search import cost_feasibility, random_feasible
+    from jointnas.runs.objective import Limits
+    from jointnas.runs.search import cost_feasibility, random_feasible
     from jointnas.spaces.fbnetv3 import FBNetV3Space
+    from jointnas.spaces.nets.cost import cost_batch
 
     space = FBNetV3Space()
     feasible = cost_feasibility(space, Limits(mflops=max_mflops), num_classes=10, in_channels=1)
@@ -120,7 +120,7 @@ def _sampler_job(method: str, seed: int, args: dict[str, Any], data) -> list[flo
     import optuna
 
     from jointnas.evaluators import TrainFromScratch
-    from jointnas.objective import Limits, Objective, record_constraints
+    from jointnas.runs.objective import Limits, Objective, record_constraints
 
     space = _space(method, args["max_mflops"])
     limits = Limits(mflops=args["max_mflops"])
@@ -164,12 +164,12 @@ def _pipeline_job(method: str, seed: int, args: dict[str, Any], data) -> list[fl
     import optuna
 
     from jointnas.evaluators import TrainFromScratch
-    from jointnas.layout import linked_study
-    from jointnas.objective import Limits, Objective
-    from jointnas.pipeline import RunConfig, run
     from jointnas.predictors import load_predictor
-    from jointnas.stages import FINE_ATTR, PREDICTOR_ATTR, final_stage
-    from jointnas.storage import open_storage
+    from jointnas.runs.objective import Limits, Objective
+    from jointnas.runs.pipeline import RunConfig, run
+    from jointnas.runs.stages import FINE_ATTR, PREDICTOR_ATTR, final_stage
+    from jointnas.storage.backends import open_storage
+    from jointnas.storage.layout import linked_study
 
     space = _space(method, args["max_mflops"])
     with tempfile.TemporaryDirectory() as tmp:

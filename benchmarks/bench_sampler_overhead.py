@@ -27,8 +27,8 @@ import optuna
 from _curves import sampler_for
 from optuna.trial import create_trial
 
-from jointnas.objective import Limits, record_constraints
-from jointnas.search import cost_feasibility, random_feasible
+from jointnas.runs.objective import Limits, record_constraints
+from jointnas.runs.search import cost_feasibility, random_feasible
 from jointnas.spaces.fbnetv3 import FBNetV3Space
 
 SAMPLERS = ("tpe", "gp", "random", "nsga2", "coarse", "coarse-gp", "genetic")
@@ -72,7 +72,7 @@ def main() -> None:
     warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
     space = FBNetV3Space()
     limits = Limits(mflops=2.0)
-    from jointnas.cost import cost
+    from jointnas.spaces.nets.cost import cost
 
     def constraint(p):
         return limits.values(cost(space.decode(p).arch, num_classes=10, in_channels=1))

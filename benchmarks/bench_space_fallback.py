@@ -18,8 +18,8 @@ import _common
 import numpy as np
 from bench_fine_search import LIMIT, fitted_predictor
 
-from jointnas.objective import Limits
-from jointnas.search import cost_feasibility, fine_search
+from jointnas.runs.objective import Limits
+from jointnas.runs.search import cost_feasibility, fine_search
 from jointnas.spaces.base import Space
 from jointnas.spaces.fbnetv3 import FBNetV3Space
 

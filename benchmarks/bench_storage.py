@@ -40,7 +40,7 @@ def one_trial(study: optuna.Study, space: FBNetV3Space) -> None:
 
 def worker(url: str, study_name: str, trials: int, seed: int) -> float:
     """Run ``trials`` trials; return the seconds they took."""
-    from jointnas.storage import open_storage
+    from jointnas.storage.backends import open_storage
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     study = optuna.load_study(
@@ -62,7 +62,7 @@ def backend(name: str, tmp: str):
     elif name == "sqlite":
         yield f"sqlite:///{tmp}/bench.db"
     elif name == "postgresql":
-        from jointnas.testing import postgres_server
+        from jointnas.testing.postgres import postgres_server
 
         with postgres_server("bench") as url:
             yield url
@@ -93,7 +93,7 @@ def main() -> None:
         }
     )
     print(rows[-1], flush=True)
-    from jointnas.storage import open_storage
+    from jointnas.storage.backends import open_storage
 
     for name in ("journal", "sqlite", "postgresql"):
         for procs in (1, args.procs):

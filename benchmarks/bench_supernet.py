@@ -46,19 +46,19 @@ from _common import RESULTS, ROOT, machine_facts, print_table, write_results
 from scipy.stats import kendalltau
 
 from jointnas import files
-from jointnas.data import load_dataset
 from jointnas.evaluators import InheritWeights, TrainFromScratch
-from jointnas.objective import Limits
-from jointnas.recipe import Recipe
+from jointnas.runs.objective import Limits
+from jointnas.runs.supernet_search import SearchConfig, search_supernet
+from jointnas.spaces.recipe import Recipe
 from jointnas.spaces.shufflenet_choice import ShuffleChoiceSpace
 from jointnas.supernet.paths import PathSampler
-from jointnas.supernet.search import SearchConfig, search_supernet
 from jointnas.supernet.training import (
     SupernetConfig,
     load_supernet,
     save_supernet,
     train_supernet,
 )
+from jointnas.training.data import load_dataset
 
 SPOS = Recipe(lr=0.1, weight_decay=4e-5, label_smoothing=0.1)
 STATE = ROOT / "benchmarks" / "state" / "supernet"

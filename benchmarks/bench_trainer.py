@@ -5,7 +5,7 @@ one and the largest of a seeded pool under ``--max-mflops``) are trained on MNIS
 plain-SGD recipe ``Recipe(optimizer='sgd', lr=0.1, weight_decay=1e-4)`` (every regulariser off),
 batch 128, for ``--epochs`` epochs:
 
-* ``ours``: ``jointnas.train.train`` (train images/s as it reports them, evaluation excluded);
+* ``ours``: ``jointnas.train`` (train images/s as it reports them, evaluation excluded);
 * ``reference``: the same model (built with the same seed) and data in a bare loop: randperm
   shuffle, forward, cross_entropy, zero_grad, backward, step; no schedule, no evaluation. Its
   optimizer is the trainer's (SGD, momentum 0.9, Nesterov, no decay on 1-d tensors), so the two
@@ -23,7 +23,7 @@ CPU-second of the process (robust to load at one thread) and minor page faults (
 
 Per candidate the configurations run interleaved (ours, reference, channels_last, per thread
 count; the order rotates with the repeat so each kind runs first equally often) in a child
-process. ``jointnas.perf.tune_malloc()`` changes the whole process, so the
+process. ``jointnas.training.perf.tune_malloc()`` changes the whole process, so the
 parent starts one child per (repeat, malloc setting), alternating default/tuned in ABBA order,
 and reports medians over repeats, plus the median of (ours / reference) over runs adjacent in
 time. Every timed run is preceded by one untimed forward/backward step of the same configuration:
@@ -55,8 +55,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from jointnas.cost import cost
 from jointnas.spaces.fbnetv3 import FBNetV3Space, Recipe
+from jointnas.spaces.nets.cost import cost
 
 RECIPE = Recipe(optimizer="sgd", lr=0.1, weight_decay=1e-4)
 KINDS = ("ours", "reference", "ours_cl")
@@ -132,14 +132,14 @@ def reference_loop(model, x, y, *, epochs: int, seed: int, batch_size: int = 128
 def run_child(args: argparse.Namespace) -> None:
     tuned = False
     if args.malloc == "tuned":  # before torch allocates anything
-        from jointnas.perf import tune_malloc
+        from jointnas.training.perf import tune_malloc
 
         tuned = tune_malloc()
     import torch
 
-    from jointnas.data import load_dataset
-    from jointnas.model import build_model
-    from jointnas.train import train
+    from jointnas.spaces.nets.model import build_model
+    from jointnas.training.data import load_dataset
+    from jointnas.training.trainer import train
 
     space = FBNetV3Space(preset="small")
     default_threads = torch.get_num_threads()

@@ -29,13 +29,13 @@ import optuna
 import pandas as pd
 import torch
 
-from jointnas.data import load_dataset
 from jointnas.evaluators import TrainFromScratch
-from jointnas.objective import Limits, Objective
-from jointnas.pipeline import RunConfig, run
+from jointnas.runs.objective import Limits, Objective
+from jointnas.runs.pipeline import RunConfig, run
 from jointnas.spaces.fbnetv3 import FBNetV3Space
-from jointnas.storage import open_storage
-from jointnas.train import TrainingDiverged
+from jointnas.storage.backends import open_storage
+from jointnas.training.data import load_dataset
+from jointnas.training.trainer import TrainingDiverged
 
 DATA = Path(__file__).resolve().parent / "data"
 

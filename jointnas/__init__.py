@@ -1,15 +1,11 @@
 """jointnas: predictor-driven joint architecture + training-recipe search (FBNetV3 JointNAS),
 driven through Optuna studies, on any registered search space."""
 
-from jointnas.blocks import Cost
-from jointnas.cost import cost, cost_batch
-from jointnas.data import Dataset, DatasetError, load_dataset
 from jointnas.errors import ConfigError, InfeasibleConstraintError, JointNASError
 from jointnas.evaluators import Evaluation, Evaluator, TrainFromScratch
-from jointnas.model import build_model
-from jointnas.objective import Limits, Objective
-from jointnas.pipeline import RunConfig, run
-from jointnas.reward import Reward
+from jointnas.runs.objective import Limits, Objective
+from jointnas.runs.pipeline import RunConfig, run
+from jointnas.runs.reward import Reward
 from jointnas.samplers import AdaptiveGeneticSampler, CoarseSampler, FeasibleSampler
 from jointnas.spaces import (
     Arch,
@@ -22,7 +18,11 @@ from jointnas.spaces import (
     get_space,
     register,
 )
-from jointnas.train import TrainingDiverged, TrainResult, train
+from jointnas.spaces.nets.blocks import Cost
+from jointnas.spaces.nets.cost import cost, cost_batch
+from jointnas.spaces.nets.model import build_model
+from jointnas.training.data import Dataset, DatasetError, load_dataset
+from jointnas.training.trainer import TrainingDiverged, TrainResult, train
 
 __version__ = "0.1.0"
 

@@ -2,7 +2,7 @@
 
 A predictor fitted once (``jointnas run`` leaves one in its output directory, ``jointnas predictor
 fit`` makes one from any study) already knows the space; a new limit only changes which
-candidates are feasible. ``jointnas.reuse.search_best`` runs the vectorised fine search under
+candidates are feasible. ``jointnas.tools.reuse.search_best`` runs the vectorised fine search under
 the limit and returns the best predicted candidates. ``--train-best N`` then trains the top N for
 real, to see how far the prediction is from the truth.
 
@@ -21,7 +21,7 @@ import pandas as pd
 
 import jointnas
 from jointnas.predictors import PredictorError, load_predictor
-from jointnas.reuse import search_best
+from jointnas.tools.reuse import search_best
 
 SHOWN = ("predicted_acc", "mflops", "params", "resolution", "stem_width", "optimizer", "lr", "ema")
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from jointnas.cost import cost_batch
 from jointnas.spaces.base import Space
+from jointnas.spaces.nets.cost import cost_batch
 
 
 def assert_batch_equals_scalar(

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 import torch
 
-from jointnas.data import Dataset, load_dataset
+from jointnas.training.data import Dataset, load_dataset
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,7 @@ def postgres_url() -> Iterator[str]:
     Skipped where PostgreSQL is not installed, except when ``JOINTNAS_REQUIRE_POSTGRES`` is set
     (CI sets it: there the PostgreSQL tests must really run).
     """
-    from jointnas.testing import PostgresUnavailable, postgres_server
+    from jointnas.testing.postgres import PostgresUnavailable, postgres_server
 
     with contextlib.ExitStack() as stack:
         try:

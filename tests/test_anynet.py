@@ -13,13 +13,13 @@ import pytest
 import torch
 from batch_cost import assert_batch_equals_scalar
 
-from jointnas.cost import cost
-from jointnas.describe import describe_params
-from jointnas.model import build_model
-from jointnas.pipeline import RunConfig, run
+from jointnas.runs.pipeline import RunConfig, run
 from jointnas.spaces import get_space, registered
 from jointnas.spaces.anynet import DESIGNS, AnyNetSpace
-from jointnas.spaces.anynet_net import Bottleneck, adjust_block_compatibility
+from jointnas.spaces.nets.anynet import Bottleneck, adjust_block_compatibility
+from jointnas.spaces.nets.cost import cost
+from jointnas.spaces.nets.model import build_model
+from jointnas.tools.describe import describe_params
 
 with warnings.catch_warnings():  # fvcore.nn scripts its focal loss at import (deprecated API)
     warnings.simplefilter("ignore", DeprecationWarning)

@@ -7,10 +7,10 @@ import optuna
 import pytest
 from conftest import run_cli
 
-from jointnas.calibrate import ATTR, calibrate, rank_agreement, recommend_epoch
 from jointnas.errors import ConfigError
-from jointnas.pipeline import RunConfig, run
 from jointnas.predictors import fit_on_study, load_predictor
+from jointnas.runs.calibrate import ATTR, calibrate, rank_agreement, recommend_epoch
+from jointnas.runs.pipeline import RunConfig, run
 
 
 def test_rank_agreement_and_recommendation():

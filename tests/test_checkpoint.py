@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from jointnas import checkpoint
-from jointnas.model import build_model
 from jointnas.spaces.fbnetv3 import FBNetV3Space, Recipe
-from jointnas.train import train
+from jointnas.spaces.nets.model import build_model
+from jointnas.training import checkpoint
+from jointnas.training.trainer import train
 
 # every random stream in use: mixup (numpy), dropout/drop path (torch), shuffling, EMA
 RECIPE = Recipe(

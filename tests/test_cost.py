@@ -1,4 +1,4 @@
-"""Tests for jointnas.cost: analytic cost == fvcore's count of the built model, exactly;
+"""Tests for jointnas.spaces.nets.cost: analytic cost == fvcore's count of the built model, exactly;
 the vectorised path == the scalar path; hand-checked values and monotonicity."""
 
 from __future__ import annotations
@@ -11,10 +11,17 @@ import pytest
 import torch
 from batch_cost import assert_batch_equals_scalar
 
-from jointnas.blocks import ConvBNAct, Cost, Head, InvertedResidual, SqueezeExcite, se_channels
-from jointnas.cost import cost, cost_batch
-from jointnas.model import build_model
 from jointnas.spaces.fbnetv3 import Arch, FBNetV3Space
+from jointnas.spaces.nets.blocks import (
+    ConvBNAct,
+    Cost,
+    Head,
+    InvertedResidual,
+    SqueezeExcite,
+    se_channels,
+)
+from jointnas.spaces.nets.cost import cost, cost_batch
+from jointnas.spaces.nets.model import build_model
 
 with warnings.catch_warnings():  # fvcore.nn scripts its focal loss at import (deprecated API)
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -154,7 +161,7 @@ def test_cost_batch_single_row_and_bad_shape() -> None:
 def test_smallest_candidate_cost_by_hand() -> None:
     """Small preset, 16x16 grey input, 10 classes, everything at its low end.
 
-    Per part (flops / params / acts), from the conventions in ``jointnas.blocks``:
+    Per part (flops / params / acts), from the conventions in ``jointnas.spaces.nets.blocks``:
     stem 3x3/2 1->8 at 8x8: 5632 / 88 / 512; s1 (dw 8 + project 8->8, 8x8): 10752 / 168 / 1024;
     s2 (expand 8->16, dw/2, project 16->16): 17664 / 624 / 1536;
     s3 (expand 16->32, dw/2, SE 32->8, project 32->24): 14528 / 2296 / 776;

@@ -24,12 +24,12 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from torch import nn
 
 import jointnas.spaces
-from jointnas.blocks import ConvBNAct, Cost, out_size
-from jointnas.layout import linked_study
-from jointnas.model import seeded
-from jointnas.pipeline import RunConfig, run
-from jointnas.recipe import Recipe
+from jointnas.runs.pipeline import RunConfig, run
 from jointnas.spaces.base import Candidate, Space
+from jointnas.spaces.nets.blocks import ConvBNAct, Cost, out_size
+from jointnas.spaces.nets.model import seeded
+from jointnas.spaces.recipe import Recipe
+from jointnas.storage.layout import linked_study
 
 HERE = Path(__file__).resolve().parent
 
@@ -163,7 +163,7 @@ def test_a_space_from_outside_runs_the_whole_pipeline_with_workers(tmp_path, chi
     best = json.loads((tmp_path / "out" / "best.json").read_text())
     assert best["space"]["name"] == "plain-conv" and best["arch"]["width"] in (8, 16, 24, 32)
 
-    from jointnas.export import export_trial
+    from jointnas.tools.export import export_trial
 
     saved = export_trial(storage, "own.final", final.trials[0].number, tmp_path / "e")
     assert saved["weights"] == "saved by the run" and saved["stage"] == "final"

@@ -1,4 +1,4 @@
-"""Tests for jointnas.data: every source, the split, resizing, and each error message."""
+"""Tests for jointnas.training.data: every source, the split, resizing, and each error message."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from jointnas.data import Dataset, DatasetError, load_dataset
+from jointnas.training.data import Dataset, DatasetError, load_dataset
 
 
 @pytest.fixture(scope="module")

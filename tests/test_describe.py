@@ -8,10 +8,10 @@ import pytest
 import torch
 from conftest import run_cli
 
-from jointnas.describe import describe_params
 from jointnas.errors import ConfigError
 from jointnas.spaces import get_space, registered
 from jointnas.spaces.summary import space_summary
+from jointnas.tools.describe import describe_params
 
 
 def test_spaces_lists_every_registered_space_with_its_range():

@@ -14,20 +14,20 @@ from batch_cost import assert_batch_equals_scalar
 from conftest import run_cli
 
 import jointnas.spaces.efficientnet  # noqa: F401 (registers the space)
-from jointnas.blocks import DropPath
-from jointnas.cost import cost
-from jointnas.describe import describe_params
-from jointnas.model import build_model
-from jointnas.pipeline import RunConfig, run
+from jointnas.runs.pipeline import RunConfig, run
 from jointnas.spaces import get_space
 from jointnas.spaces.efficientnet import PUBLISHED, EfficientNetSpace
-from jointnas.spaces.efficientnet_net import (
+from jointnas.spaces.nets.blocks import DropPath
+from jointnas.spaces.nets.cost import cost
+from jointnas.spaces.nets.efficientnet import (
     EfficientNetArch,
     MBConv,
     SqueezeExcite,
     round_filters,
     round_repeats,
 )
+from jointnas.spaces.nets.model import build_model
+from jointnas.tools.describe import describe_params
 
 with warnings.catch_warnings():  # fvcore.nn scripts its focal loss at import (deprecated API)
     warnings.simplefilter("ignore", DeprecationWarning)

@@ -17,15 +17,15 @@ import pytest
 import torch
 from conftest import run_cli
 
-from jointnas import fashion_mnist
-from jointnas.data import (
+from jointnas.training import fashion_mnist
+from jointnas.training.data import (
     BUILTIN_SOURCES,
     Dataset,
     DatasetError,
     load_dataset,
     load_fashion_mnist_test,
 )
-from jointnas.fashion_mnist import ENV_DIR
+from jointnas.training.fashion_mnist import ENV_DIR
 
 TRAIN_IMAGES, TRAIN_LABELS = fashion_mnist.FILES["train"]
 TEST_IMAGES, TEST_LABELS = fashion_mnist.FILES["test"]

@@ -11,13 +11,13 @@ import optuna
 from conftest import run_cli
 from test_workers import COMPLETE, FAIL, RUNNING, _start, _trained, _trials, _wait_for
 
-from jointnas.budget import counts_toward_budget
+from jointnas.storage.budget import counts_toward_budget
 
 NAN_WORKER = """
 import sys
 import torch
-import jointnas.pipeline as pipeline
-from jointnas.data import Dataset
+import jointnas.runs.pipeline as pipeline
+from jointnas.training.data import Dataset
 
 real = pipeline.load_dataset
 

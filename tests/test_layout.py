@@ -6,11 +6,11 @@ import optuna
 import pytest
 from conftest import run_cli
 
-from jointnas import keys
 from jointnas.errors import ConfigError
-from jointnas.layout import check_layout, open_stage_study, stage_study_name, study_space
-from jointnas.pipeline import RunConfig, run
+from jointnas.runs.pipeline import RunConfig, run
 from jointnas.spaces import get_space
+from jointnas.storage import keys
+from jointnas.storage.layout import check_layout, open_stage_study, stage_study_name, study_space
 
 
 def _old_layout_study(url: str) -> optuna.Study:

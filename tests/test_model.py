@@ -1,4 +1,4 @@
-"""Tests for jointnas.model: every candidate builds and runs; seeding; errors."""
+"""Tests for jointnas.spaces.nets.model: every candidate builds and runs; seeding; errors."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from jointnas.blocks import DropPath, InvertedResidual
-from jointnas.model import build_model
 from jointnas.spaces.fbnetv3 import Arch, FBNetV3Space
-from jointnas.spaces.fbnetv3_net import FBNetV3Net
+from jointnas.spaces.nets.blocks import DropPath, InvertedResidual
+from jointnas.spaces.nets.fbnetv3 import FBNetV3Net
+from jointnas.spaces.nets.model import build_model
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

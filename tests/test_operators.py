@@ -15,7 +15,8 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-from jointnas.objective import Limits
+from jointnas.runs.objective import Limits
+from jointnas.runs.search import cost_feasibility, fine_search
 from jointnas.samplers import AdaptiveGeneticSampler, operators
 from jointnas.samplers.operators import (
     Genes,
@@ -24,7 +25,6 @@ from jointnas.samplers.operators import (
     success_rate,
     tournament,
 )
-from jointnas.search import cost_feasibility, fine_search
 from jointnas.spaces.encoding import Encoder
 from jointnas.spaces.fbnetv3 import FBNetV3Space
 

@@ -8,11 +8,11 @@ import re
 import optuna
 from safetensors.torch import load_file
 
-from jointnas.layout import linked_study
-from jointnas.model import build_model
-from jointnas.pipeline import RunConfig, run
 from jointnas.predictors import load_predictor
+from jointnas.runs.pipeline import RunConfig, run
 from jointnas.spaces.fbnetv3 import FBNetV3Space
+from jointnas.spaces.nets.model import build_model
+from jointnas.storage.layout import linked_study
 
 
 def _stages(study: optuna.Study) -> dict[str, int]:
@@ -85,7 +85,7 @@ def test_full_run_resumes_stage_by_stage_and_writes_artifacts(tmp_path, digits):
     assert predictor.training["n"] == 6 and (out / "predictor" / "CARD.md").is_file()
     assert (out / "final.csv").read_text().count("\n") == 3
 
-    from jointnas.export import export_trial
+    from jointnas.tools.export import export_trial
 
     saved = export_trial(base["storage"], "jointnas.final", finals[0].number, tmp_path / "e1")
     assert saved["weights"] == "saved by the run" and saved["stage"] == "final"
@@ -123,7 +123,7 @@ def test_read_arch_takes_a_best_json_and_refuses_bad_files(tmp_path):
     import pytest
 
     from jointnas.errors import ConfigError
-    from jointnas.export import read_arch
+    from jointnas.tools.export import read_arch
 
     space = FBNetV3Space()
     params = space.smallest_params()

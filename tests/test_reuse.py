@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
-from jointnas.cost import cost
 from jointnas.errors import InfeasibleConstraintError
-from jointnas.objective import Limits
 from jointnas.predictors import load_predictor
-from jointnas.reuse import pareto, search_best
+from jointnas.runs.objective import Limits
+from jointnas.spaces.nets.cost import cost
+from jointnas.tools.reuse import pareto, search_best
 
 SHIPPED = Path(__file__).resolve().parents[1] / "predictors" / "mnist5k-xgboost"
 
@@ -40,7 +40,7 @@ def test_search_best_is_feasible_distinct_and_ranked(predictor):
 
 
 def test_pareto_front_is_monotone(predictor, tmp_path):
-    from jointnas.reuse import plot_pareto
+    from jointnas.tools.reuse import plot_pareto
 
     frame = pareto(predictor, [0.3, 0.6, 1.2], generations=4, children=512)
     assert (frame["mflops"] <= frame["limit_mflops"] + 1e-9).all()

@@ -8,18 +8,18 @@ import numpy as np
 import optuna
 import pytest
 
-from jointnas import keys
-from jointnas.blocks import Cost
 from jointnas.cli import build_parser, main
 from jointnas.cli.commands import _run_config
 from jointnas.errors import ConfigError
 from jointnas.evaluators import TrainFromScratch
-from jointnas.layout import linked_study
-from jointnas.objective import Limits, Objective, regnet_max_acts, regnet_max_params
-from jointnas.pipeline import RunConfig, check_reward_unchanged, run
-from jointnas.reward import Reward, RewardScorer
+from jointnas.runs.objective import Limits, Objective, regnet_max_acts, regnet_max_params
+from jointnas.runs.pipeline import RunConfig, check_reward_unchanged, run
+from jointnas.runs.reward import Reward, RewardScorer
+from jointnas.runs.workers import worker_config
 from jointnas.spaces.fbnetv3 import FBNetV3Space
-from jointnas.workers import worker_config
+from jointnas.spaces.nets.blocks import Cost
+from jointnas.storage import keys
+from jointnas.storage.layout import linked_study
 
 
 def _config(tmp_path, **kw) -> RunConfig:
@@ -186,7 +186,7 @@ def test_full_reward_run_optimises_the_reward_and_reports_both(tmp_path, digits)
     assert scorer.predict(X)[0] == pytest.approx(t.user_attrs[keys.PREDICTED_REWARD])
     assert predictor.predict(X)[0] == pytest.approx(t.user_attrs[keys.PREDICTED_ACC])
 
-    from jointnas.report import best_trials_table
+    from jointnas.tools.report import best_trials_table
 
     table = best_trials_table(final)
     assert list(table.columns[:5]) == [

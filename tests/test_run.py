@@ -16,12 +16,12 @@ from conftest import run_cli
 
 from jointnas.errors import ConfigError, InfeasibleConstraintError
 from jointnas.evaluators import TrainFromScratch
-from jointnas.objective import Limits, Objective
-from jointnas.pipeline import RunConfig, run
+from jointnas.runs.objective import Limits, Objective
+from jointnas.runs.pipeline import RunConfig, run
 from jointnas.samplers import FeasibleSampler
 from jointnas.spaces.fbnetv3 import FBNetV3Space
-from jointnas.storage import load_study
-from jointnas.train import TrainingDiverged
+from jointnas.storage.backends import load_study
+from jointnas.training.trainer import TrainingDiverged
 
 
 def _config(tmp_path, **kw) -> RunConfig:
@@ -75,7 +75,7 @@ def test_interrupted_trial_is_retried_not_counted(tmp_path, digits):
 
 
 def _journal_worker(path: str, trials: int) -> None:
-    from jointnas.data import load_dataset
+    from jointnas.training.data import load_dataset
 
     torch.set_num_threads(1)
     data = load_dataset("digits", seed=0).subset(train=64, val=32)
@@ -222,8 +222,8 @@ def test_a_run_killed_mid_trial_has_that_candidate_retrained_on_rerun(tmp_path):
     url = f"sqlite:///{tmp_path}/hb.db"
     code = (
         "import torch; torch.set_num_threads(1)\n"
-        "from jointnas.data import load_dataset\n"
-        "from jointnas.pipeline import RunConfig, run\n"
+        "from jointnas.training.data import load_dataset\n"
+        "from jointnas.runs.pipeline import RunConfig, run\n"
         "data = load_dataset('digits', seed=0)\n"
         f"config = RunConfig(storage={url!r}, trials=1, epochs=3, max_mflops=0.5, heartbeat=1,"
         " stop_after='coarse')\n"
@@ -250,7 +250,7 @@ def test_a_run_killed_mid_trial_has_that_candidate_retrained_on_rerun(tmp_path):
     config = RunConfig(
         storage=url, trials=1, epochs=3, max_mflops=0.5, heartbeat=1, stop_after="coarse"
     )
-    from jointnas.data import load_dataset
+    from jointnas.training.data import load_dataset
 
     study = run(config, data=load_dataset("digits", seed=0), progress=False)
     first, retry = study.trials

@@ -10,8 +10,7 @@ import pandas as pd
 import pytest
 
 import jointnas.spaces.efficientnet  # noqa: F401 (registers the space)
-from jointnas.errors import ConfigError
-from jointnas.scaling import (
+from jointnas.designs.scaling import (
     RULES,
     Coefficients,
     ScaleConfig,
@@ -22,8 +21,9 @@ from jointnas.scaling import (
     scale,
     scale_arch,
 )
+from jointnas.errors import ConfigError
 from jointnas.spaces import get_space
-from jointnas.spaces.efficientnet_net import arch_cost
+from jointnas.spaces.nets.efficientnet import arch_cost
 
 TASK = {"num_classes": 10, "in_channels": 1}
 

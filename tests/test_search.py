@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from jointnas.cost import cost
 from jointnas.errors import InfeasibleConstraintError
-from jointnas.objective import Limits
-from jointnas.search import cost_feasibility, fine_search, random_feasible
+from jointnas.runs.objective import Limits
+from jointnas.runs.search import cost_feasibility, fine_search, random_feasible
 from jointnas.spaces.fbnetv3 import FBNetV3Space
+from jointnas.spaces.nets.cost import cost
 
 SPACE = FBNetV3Space()
 FEASIBLE = cost_feasibility(SPACE, Limits(mflops=1.0), num_classes=10, in_channels=1)

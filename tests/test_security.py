@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jointnas.data import DatasetError, load_dataset
+from jointnas.training.data import DatasetError, load_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = sorted(p for d in ("jointnas", "studies", "benchmarks") for p in (ROOT / d).rglob("*.py"))

@@ -14,8 +14,8 @@ from conftest import run_cli
 from test_anynet import IMAGENET, SMALL, assert_matches_fvcore, fvcore_count, tiny_run
 
 from jointnas.spaces import get_space
+from jointnas.spaces.nets.shufflenet import CHOICES, ChoiceBlock, channel_shuffle
 from jointnas.spaces.shufflenet_choice import SPOS_BEST, ShuffleChoiceSpace
-from jointnas.spaces.shufflenet_net import CHOICES, ChoiceBlock, channel_shuffle
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -14,10 +14,10 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-from jointnas.cost import cost
 from jointnas.spaces.base import Candidate
 from jointnas.spaces.encoding import Encoder, check_value
 from jointnas.spaces.fbnetv3 import PRESETS, Arch, FBNetV3Space, Recipe
+from jointnas.spaces.nets.cost import cost
 
 PRESET_NAMES = sorted(PRESETS)
 COST_ARGS = {

@@ -14,7 +14,7 @@ import torch
 
 from jointnas.errors import ConfigError, JointNASError
 from jointnas.evaluators import InheritWeights
-from jointnas.recipe import Recipe
+from jointnas.spaces.recipe import Recipe
 from jointnas.spaces.shufflenet_choice import ShuffleChoiceSpace
 from jointnas.supernet import CandidatePool, GreedyPaths, PathSampler, build_supernet
 from jointnas.supernet.training import (
@@ -23,7 +23,7 @@ from jointnas.supernet.training import (
     save_supernet,
     train_supernet,
 )
-from jointnas.train import StepHook, train
+from jointnas.training.trainer import StepHook, train
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 SPACE = ShuffleChoiceSpace(layout="small")
@@ -317,8 +317,8 @@ def test_config_is_validated() -> None:
 def test_search_respects_the_limit_starts_from_the_pool_and_retrains_the_best(
     data, tmp_path
 ) -> None:
-    from jointnas.objective import Limits
-    from jointnas.supernet.search import SUPERNET, SearchConfig, scored, search_supernet
+    from jointnas.runs.objective import Limits
+    from jointnas.runs.supernet_search import SUPERNET, SearchConfig, scored, search_supernet
 
     run = train_supernet(SPACE, data, config=SMALL, device="cpu", progress=False)
     flops = PathSampler(SPACE, seed=0).flops(PathSampler(SPACE, seed=1).uniform(200)) / 1e6
@@ -364,8 +364,8 @@ def test_search_respects_the_limit_starts_from_the_pool_and_retrains_the_best(
 
 @pytest.mark.parametrize("sampler", ["nsga2", "random"])
 def test_other_samplers_search_under_the_limit(data, tmp_path, sampler) -> None:
-    from jointnas.objective import Limits
-    from jointnas.supernet.search import SearchConfig, scored, search_supernet
+    from jointnas.runs.objective import Limits
+    from jointnas.runs.supernet_search import SearchConfig, scored, search_supernet
 
     net = supernet()
     limit = float(
@@ -389,8 +389,8 @@ def test_other_samplers_search_under_the_limit(data, tmp_path, sampler) -> None:
 
 def test_search_killed_mid_trial_resumes_to_the_asked_count(data, tmp_path) -> None:
     """A killed search leaves a RUNNING trial behind; the rerun scores only what is missing."""
-    from jointnas.objective import Limits
-    from jointnas.supernet.search import SearchConfig, scored, search_supernet
+    from jointnas.runs.objective import Limits
+    from jointnas.runs.supernet_search import SearchConfig, scored, search_supernet
 
     net = supernet()
     limit = float(

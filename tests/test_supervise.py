@@ -13,10 +13,10 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState, create_trial
 
-from jointnas.budget import counts_toward_budget
-from jointnas.heartbeat import BEAT_ATTR
-from jointnas.storage import open_storage
-from jointnas.supervise import MAX_RETRY, drop_unneeded_retries, fail_worker_trials
+from jointnas.storage.backends import open_storage
+from jointnas.storage.budget import counts_toward_budget
+from jointnas.storage.heartbeat import BEAT_ATTR
+from jointnas.storage.supervise import MAX_RETRY, drop_unneeded_retries, fail_worker_trials
 
 DEAD, ALIVE = "host:111", "host:222"
 

@@ -10,11 +10,11 @@ import optuna
 import pytest
 import torch
 
-from jointnas.bn import recalibrate_bn
-from jointnas.data import Dataset, load_dataset
-from jointnas.model import build_model
 from jointnas.spaces.fbnetv3 import FBNetV3Space, Recipe
-from jointnas.train import (
+from jointnas.spaces.nets.model import build_model
+from jointnas.training.bn import recalibrate_bn
+from jointnas.training.data import Dataset, load_dataset
+from jointnas.training.trainer import (
     LR_SCALE,
     TrainingDiverged,
     apply_regularization,

@@ -13,10 +13,10 @@ import types
 import optuna
 import pytest
 
-from jointnas import workers
 from jointnas.errors import ConfigError
-from jointnas.storage import open_storage
-from jointnas.workers import worker_devices
+from jointnas.runs import workers
+from jointnas.runs.workers import worker_devices
+from jointnas.storage.backends import open_storage
 
 
 @pytest.mark.parametrize(

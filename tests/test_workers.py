@@ -15,9 +15,9 @@ from pathlib import Path
 import optuna
 import pytest
 
-from jointnas.budget import counts_toward_budget
-from jointnas.objective import params_key
-from jointnas.storage import open_storage
+from jointnas.runs.objective import params_key
+from jointnas.storage.backends import open_storage
+from jointnas.storage.budget import counts_toward_budget
 
 RUNNING, COMPLETE, FAIL, WAITING = (
     optuna.trial.TrialState.RUNNING,

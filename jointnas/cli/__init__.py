@@ -23,8 +23,8 @@ from jointnas.cli.commands import (
 )
 from jointnas.cli.parser import build_parser
 from jointnas.cli.supernet import cmd_supernet
-from jointnas.data import DatasetError
 from jointnas.errors import JointNASError
+from jointnas.training.data import DatasetError
 
 COMMANDS = {
     "export": cmd_export,

@@ -10,7 +10,7 @@ from jointnas.errors import ConfigError
 
 
 def _run_config(args: argparse.Namespace, **overrides):
-    from jointnas.config import RunConfig
+    from jointnas.runs.config import RunConfig
 
     if getattr(args, "preset", None) is not None:
         raise ConfigError("--preset was replaced by --space NAME (`jointnas spaces` lists them)")
@@ -35,7 +35,7 @@ def _run_config(args: argparse.Namespace, **overrides):
     if getattr(args, "reward_exponent", None) is not None:
         stages["reward_alpha"], stages["reward_beta"] = args.reward_exponent
     if getattr(args, "fix_arch", None):
-        from jointnas.export import read_arch
+        from jointnas.tools.export import read_arch
 
         stages["fix_arch"] = read_arch(args.fix_arch, _space(args.space))
     fields = dict(
@@ -60,14 +60,14 @@ def _run_config(args: argparse.Namespace, **overrides):
 def cmd_run(args: argparse.Namespace) -> int:
     import optuna
 
-    from jointnas import keys
-    from jointnas.layout import linked_study
-    from jointnas.perf import tune_malloc
-    from jointnas.pipeline import run
-    from jointnas.report import best_trials_table, state_counts
+    from jointnas.runs.pipeline import run
+    from jointnas.storage import keys
+    from jointnas.storage.layout import linked_study
+    from jointnas.tools.report import best_trials_table, state_counts
+    from jointnas.training.perf import tune_malloc
 
     if args.calibrate or args.epochs == "calibrated":
-        from jointnas.calibrate import calibrate, stored_calibration
+        from jointnas.runs.calibrate import calibrate, stored_calibration
 
         if args.calibrate:
             try:
@@ -110,8 +110,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     import optuna
     import torch
 
-    from jointnas.pipeline import coarse_done, run
-    from jointnas.workers import worker_config
+    from jointnas.runs.pipeline import coarse_done, run
+    from jointnas.runs.workers import worker_config
 
     config = worker_config(args.storage, args.study, device=args.device)
     if args.threads is not None:
@@ -154,7 +154,7 @@ def cmd_spaces(args: argparse.Namespace) -> int:
 
 
 def cmd_describe(args: argparse.Namespace) -> int:
-    from jointnas.describe import describe_params, format_table, pick_params, to_json
+    from jointnas.tools.describe import describe_params, format_table, pick_params, to_json
 
     space = _space(args.space)
     task = space.default_task
@@ -173,7 +173,7 @@ def cmd_describe(args: argparse.Namespace) -> int:
 def cmd_dashboard(args: argparse.Namespace) -> int:
     import optuna_dashboard
 
-    from jointnas.storage import open_storage
+    from jointnas.storage.backends import open_storage
 
     storage = open_storage(args.storage)
     print(f"optuna-dashboard on http://{args.host}:{args.port} (Ctrl-C to stop)")
@@ -184,8 +184,8 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 def cmd_calibrate(args: argparse.Namespace) -> int:
     import optuna
 
-    from jointnas.calibrate import calibrate
-    from jointnas.perf import tune_malloc
+    from jointnas.runs.calibrate import calibrate
+    from jointnas.training.perf import tune_malloc
 
     tune_malloc()
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # no traceback per failed trial
@@ -230,7 +230,7 @@ def cmd_predictor(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from jointnas.export import export_trial
+    from jointnas.tools.export import export_trial
 
     summary = export_trial(
         args.storage, args.study, args.trial, args.out, epochs=args.epochs, device=args.device
@@ -245,9 +245,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     import time
 
-    from jointnas.objective import Limits
     from jointnas.predictors import load_predictor
-    from jointnas.reuse import search_best
+    from jointnas.runs.objective import Limits
+    from jointnas.tools.reuse import search_best
 
     start = time.perf_counter()
     if args.max_mflops is None and args.max_params is None:
@@ -275,7 +275,7 @@ def cmd_pareto(args: argparse.Namespace) -> int:
     import numpy as np
 
     from jointnas.predictors import load_predictor
-    from jointnas.reuse import pareto, plot_pareto
+    from jointnas.tools.reuse import pareto, plot_pareto
 
     if args.min_mflops >= args.max_mflops:
         raise ConfigError("--min-mflops must be below --max-mflops")
@@ -294,8 +294,8 @@ def cmd_pareto(args: argparse.Namespace) -> int:
 def cmd_scale(args: argparse.Namespace) -> int:
     import optuna
 
-    from jointnas.perf import tune_malloc
-    from jointnas.scaling import ScaleConfig, scale
+    from jointnas.designs.scaling import ScaleConfig, scale
+    from jointnas.training.perf import tune_malloc
 
     config = ScaleConfig(
         base=args.base,
@@ -330,8 +330,8 @@ def cmd_edf(args: argparse.Namespace) -> int:
     import optuna
     import torch
 
-    from jointnas.edf import EDFConfig, run_edf
-    from jointnas.perf import tune_malloc
+    from jointnas.designs.edf import EDFConfig, run_edf
+    from jointnas.training.perf import tune_malloc
 
     config = EDFConfig(
         spaces=args.space,

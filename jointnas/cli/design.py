@@ -26,7 +26,7 @@ def _floats(text: str) -> tuple[float, ...]:
 
 
 def _band(text: str) -> tuple[float, float]:
-    """``LO,HI`` as two numbers; their order is checked by ``jointnas.edf.EDFConfig``."""
+    """``LO,HI`` as two numbers; their order is checked by ``jointnas.designs.edf.EDFConfig``."""
     parts = text.split(",")
     try:
         if len(parts) != 2:

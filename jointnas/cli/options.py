@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from jointnas.data import BUILTIN_SOURCES
+from jointnas.training.data import BUILTIN_SOURCES
 
 DEFAULT_STORAGE = "sqlite:///jointnas.db"
 DATA_HELP = f"{' | '.join(BUILTIN_SOURCES)}[:N] | .npz | ImageFolder (default: %(default)s)"

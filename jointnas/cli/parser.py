@@ -8,8 +8,8 @@ from typing import NoReturn
 from jointnas.cli.design import add_parser as add_design_parsers
 from jointnas.cli.options import add_storage, positive_float, positive_int
 from jointnas.cli.supernet import add_parser as add_supernet_parser
-from jointnas.config import DEFAULT_SPACE
-from jointnas.data import BUILTIN_SOURCES
+from jointnas.runs.config import DEFAULT_SPACE
+from jointnas.training.data import BUILTIN_SOURCES
 
 
 class _Parser(argparse.ArgumentParser):

@@ -78,7 +78,7 @@ def add_parser(sub) -> None:
 
 
 def cmd_supernet(args: argparse.Namespace) -> int:
-    from jointnas.data import load_dataset
+    from jointnas.training.data import load_dataset
 
     data = load_dataset(args.dataset, seed=args.seed)
     return {"train": _train, "search": _search, "eval": _eval}[args.supernet_command](args, data)
@@ -135,9 +135,9 @@ def _train(args: argparse.Namespace, data) -> int:
 
 
 def _search(args: argparse.Namespace, data) -> int:
-    from jointnas.objective import Limits
-    from jointnas.recipe import Recipe
-    from jointnas.supernet.search import SearchConfig, search_supernet
+    from jointnas.runs.objective import Limits
+    from jointnas.runs.supernet_search import SearchConfig, search_supernet
+    from jointnas.spaces.recipe import Recipe
     from jointnas.supernet.training import load_supernet
 
     supernet, space, info = load_supernet(args.supernet)

@@ -1,6 +1,6 @@
 """How a trial gets its accuracy, as a part of its own.
 
-The Optuna objective (``jointnas.objective.Objective``) does what every candidate needs
+The Optuna objective (``jointnas.runs.objective.Objective``) does what every candidate needs
 whatever scores it: suggest, decode, analytic cost, constraints, user attrs, duplicate guard,
 seeds, checkpoint paths, weights files. It then hands the decoded candidate to an
 ``Evaluator``, which only answers "how good is it?": train it from scratch
@@ -58,5 +58,5 @@ class Evaluator(Protocol):
     ) -> Evaluation:
         """Score ``candidate`` of ``space``. ``seed`` is the trial's; ``trial`` receives
         intermediate values (and may prune); ``checkpoint`` is where resumable state goes.
-        Raises ``jointnas.train.TrainingDiverged`` when the candidate cannot be scored."""
+        Raises ``jointnas.TrainingDiverged`` when the candidate cannot be scored."""
         ...

@@ -9,11 +9,11 @@ from typing import Any
 
 import optuna
 
-from jointnas.data import Dataset
 from jointnas.evaluators.base import Evaluation
-from jointnas.recipe import Recipe
 from jointnas.spaces.base import Candidate, Space
-from jointnas.train import train
+from jointnas.spaces.recipe import Recipe
+from jointnas.training.data import Dataset
+from jointnas.training.trainer import train
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -25,7 +25,7 @@ class TrainFromScratch:
     epochs: int = 2
     device: str = "auto"
     batch_size: int = 128
-    #: further ``jointnas.train.train`` arguments (``schedule_epochs``, ``channels_last``, ...)
+    #: further ``jointnas.train`` arguments (``schedule_epochs``, ``channels_last``, ...)
     train_kwargs: Mapping[str, Any] = field(default_factory=dict)
     default_recipe: Recipe = field(default_factory=Recipe)
 

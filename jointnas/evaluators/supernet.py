@@ -17,13 +17,13 @@ from pathlib import Path
 import optuna
 import torch
 
-from jointnas.bn import recalibrate_bn
-from jointnas.data import Dataset
 from jointnas.errors import ConfigError
 from jointnas.evaluators.base import Evaluation
 from jointnas.spaces.base import Candidate, Space
 from jointnas.supernet.model import Supernet
-from jointnas.train import evaluate, resolve_device
+from jointnas.training.bn import recalibrate_bn
+from jointnas.training.data import Dataset
+from jointnas.training.trainer import evaluate, resolve_device
 
 
 @dataclass(frozen=True, kw_only=True)

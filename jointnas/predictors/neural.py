@@ -19,9 +19,9 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from jointnas.cost import cost_batch
 from jointnas.predictors.base import Predictor, PredictorError
 from jointnas.spaces.base import Space
+from jointnas.spaces.nets.cost import cost_batch
 
 LOSSES = ("huber", "mse")
 WEIGHTS = "weights.safetensors"

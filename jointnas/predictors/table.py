@@ -10,13 +10,13 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from jointnas import keys
 from jointnas.errors import ConfigError
-from jointnas.layout import study_space
 from jointnas.predictors.base import KINDS, Predictor, Task, load_predictor
 from jointnas.predictors.metrics import ranking_metrics
 from jointnas.spaces.base import Space
-from jointnas.storage import load_study
+from jointnas.storage import keys
+from jointnas.storage.backends import load_study
+from jointnas.storage.layout import study_space
 
 
 def study_table(

@@ -9,7 +9,7 @@ search space, so it runs inside a plain study, on any storage, beside the other 
 The parts, one concept each:
 
 * ``jointnas.samplers.operators``: how a child is made (tournament, crossover, mutation, the
-  1/5th success rule), shared with the pipeline's predictor-only ``jointnas.search.fine_search``;
+  1/5th success rule), shared with the pipeline's predictor-only ``runs.search.fine_search``;
 * ``jointnas.samplers.generations``: the generations, parents and adaptive state, all kept in
   the study's storage, so a resumed or parallel study continues from exactly the same state;
 * ``jointnas.samplers.breeding``: fresh feasible children of the stored parents;
@@ -93,7 +93,7 @@ class AdaptiveGeneticSampler(BaseGASampler):
     trial (one space for all generations; until a trial completes, parameters are sampled at
     random, and parameters outside it always are, like TPE's). As a trial-by-trial sampler it
     trails Optuna's TPE and GPSampler on the suites of ``benchmarks/bench_sampler_suites.py``;
-    its place is the pipeline's predictor-scored fine stage (``jointnas.search``) and searches
+    its place is the pipeline's predictor-scored fine stage (``jointnas.runs.search``) and searches
     of many cheap generations.
     """
 

@@ -1,7 +1,7 @@
 """The genetic operators on encoded rows: the one engine behind both genetic searches.
 
 ``AdaptiveGeneticSampler`` (each child becomes a trained Optuna trial) and the pipeline's
-predictor-only ``jointnas.search.fine_search`` (thousands of children scored per generation)
+predictor-only ``jointnas.runs.search.fine_search`` (thousands of children scored per generation)
 both breed with ``breed`` and adapt their step size with ``one_fifth_rule``. They differ in what
 happens to a child (trained, or scored), never in how a child is made, so a change to an
 operator changes both searches alike.

@@ -5,20 +5,18 @@
 imports the built-in space modules, each of which registers itself.
 """
 
-from jointnas.recipe import Recipe
-
-# built-in spaces register themselves on import (the network module registers cost + builder)
+# built-in spaces register themselves on import (their nets/ modules register cost + builder)
 from jointnas.spaces import (  # noqa: F401
     anynet,
     efficientnet,
     fbnetv3,
-    fbnetv3_net,
     regnet,
     shufflenet_choice,
 )
 from jointnas.spaces.base import Candidate, DistributionSpace, Space
 from jointnas.spaces.encoding import Encoder
 from jointnas.spaces.fbnetv3 import PRESETS, Arch, FBNetV3Space, Preset, Stage, StageSpec
+from jointnas.spaces.recipe import Recipe
 from jointnas.spaces.registry import get_space, register, registered, space_from_record
 
 #: the space ``jointnas run`` searches when none is named

@@ -30,10 +30,10 @@ from typing import Any
 import numpy as np
 from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
 
-from jointnas.blocks import Cost
-from jointnas.cost import cost
-from jointnas.model import build_model
-from jointnas.spaces.anynet_net import AnyNetArch, batch_cost, build, net_cost
+from jointnas.spaces.nets.anynet import AnyNetArch, batch_cost, build, net_cost
+from jointnas.spaces.nets.blocks import Cost
+from jointnas.spaces.nets.cost import cost
+from jointnas.spaces.nets.model import build_model
 from jointnas.spaces.registry import register
 from jointnas.spaces.staged import Layout, StagedSpace
 

@@ -6,7 +6,7 @@ distributions here, once. What a space module brings itself:
 
 * ``distributions``, ``decode`` and its inverse ``to_params`` (the data);
 * ``recipe_names``: the architecture/recipe split (``arch_names`` / ``arch_params``); the
-  recipe decodes into the shared ``jointnas.recipe.Recipe`` (or None: the evaluator's default);
+  recipe decodes into the shared ``jointnas.Recipe`` (or None: the evaluator's default);
 * ``cost(arch, ...)``: the exact analytic cost (MFLOPs, params, activations) of the network;
 * ``cost_batch(X, ...)``: optionally, a vectorised twin over an encoded population (the base
   class falls back to ``cost`` row by row, so a space without one still works everywhere);
@@ -42,8 +42,8 @@ from optuna.distributions import (
     distribution_to_json,
 )
 
-from jointnas.blocks import Cost
 from jointnas.spaces.encoding import Encoder, Params
+from jointnas.spaces.nets.blocks import Cost
 
 COST_FIELDS = ("flops", "params", "acts")
 ArchT = TypeVar("ArchT")
@@ -98,9 +98,9 @@ class Space(ABC):
     # -- the network --------------------------------------------------------------------------
     def cost(self, arch: Any, *, num_classes: int, in_channels: int) -> Cost:
         """Exact analytic cost of ``build_model(arch, ...)``: flops (multiply-adds, fvcore's
-        convention), params, activations. Default: ``jointnas.cost.cost``, which dispatches on
+        convention), params, activations. Default: ``jointnas.cost``, which dispatches on
         the architecture's type."""
-        from jointnas.cost import cost
+        from jointnas.spaces.nets.cost import cost
 
         return cost(arch, num_classes=num_classes, in_channels=in_channels)
 
@@ -124,8 +124,8 @@ class Space(ABC):
         self, arch: Any, *, num_classes: int, in_channels: int, seed: int | None = None
     ) -> torch.nn.Module:
         """The torch network of ``arch``; with ``seed``, initialised reproducibly without
-        touching the caller's global torch RNG. Default: ``jointnas.model.build_model``."""
-        from jointnas.model import build_model
+        touching the caller's global torch RNG. Default: ``jointnas.build_model``."""
+        from jointnas.spaces.nets.model import build_model
 
         return build_model(arch, num_classes, in_channels, seed=seed)
 
@@ -133,7 +133,7 @@ class Space(ABC):
         """Rows of ``jointnas describe``: one per top-level module of the network, with its
         output shape and fvcore's count of its flops/params/activations. Spaces with stages
         override this with their own analytic per-stage rows."""
-        from jointnas.spaces.layers import module_rows
+        from jointnas.spaces.nets.layers import module_rows
 
         model = self.build_model(arch, num_classes=num_classes, in_channels=in_channels, seed=0)
         size = getattr(arch, "resolution", None) or 32

@@ -8,7 +8,7 @@ space: width multiplier, depth multiplier, input resolution, each stage's kernel
 expansion (3..6; stage 1 is B0's depthwise-separable block, expansion 1), and the training recipe
 on FBNetV3's axes (``jointnas.spaces.fbnetv3.recipe_distributions``). Widths and depths follow
 from the multipliers by the reference ``round_filters`` / ``round_repeats`` while decoding, so
-``jointnas.scaling`` scales a found network by changing three numbers.
+``jointnas.designs.scaling`` scales a found network by changing three numbers.
 
 Two layouts (the ``layout`` option). ``small`` (default) is for 28 px digits: B0's stem stride 2
 but one stride-2 stage fewer (stage 6 keeps its resolution), so a 28 px input ends at 2x2 instead
@@ -37,12 +37,13 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-from jointnas.blocks import Cost
-from jointnas.cost import cost
-from jointnas.model import build_model
-from jointnas.recipe import Recipe
 from jointnas.spaces.base import Candidate, Space, layer_row
-from jointnas.spaces.efficientnet_net import (
+from jointnas.spaces.encoding import Params, pin
+from jointnas.spaces.fbnetv3 import PRESETS as FBNETV3_PRESETS
+from jointnas.spaces.fbnetv3 import RECIPE_KEYS, recipe_distributions
+from jointnas.spaces.nets.blocks import Cost
+from jointnas.spaces.nets.cost import cost
+from jointnas.spaces.nets.efficientnet import (
     SE_RATIO,
     EfficientNetArch,
     StageDef,
@@ -51,9 +52,8 @@ from jointnas.spaces.efficientnet_net import (
     build,
     stage_costs,
 )
-from jointnas.spaces.encoding import Params, pin
-from jointnas.spaces.fbnetv3 import PRESETS as FBNETV3_PRESETS
-from jointnas.spaces.fbnetv3 import RECIPE_KEYS, recipe_distributions
+from jointnas.spaces.nets.model import build_model
+from jointnas.spaces.recipe import Recipe
 from jointnas.spaces.registry import register
 
 STRUCTURE_KEYS = ("layout", "divisor")

@@ -23,13 +23,13 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-from jointnas.blocks import Cost
-from jointnas.cost import cost
-from jointnas.model import build_model
-from jointnas.recipe import OPTIMIZERS, Recipe
 from jointnas.spaces.base import Candidate, Space, layer_row
 from jointnas.spaces.encoding import Params, pin
-from jointnas.spaces.fbnetv3_net import Arch, Stage, arch_cost, batch_cost, build, stage_costs
+from jointnas.spaces.nets.blocks import Cost
+from jointnas.spaces.nets.cost import cost
+from jointnas.spaces.nets.fbnetv3 import Arch, Stage, arch_cost, batch_cost, build, stage_costs
+from jointnas.spaces.nets.model import build_model
+from jointnas.spaces.recipe import OPTIMIZERS, Recipe
 from jointnas.spaces.registry import register
 
 ACTIVATIONS = ("relu", "hswish", "swish")

@@ -34,17 +34,17 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-from jointnas.cost import cost
-from jointnas.model import build_model
-from jointnas.recipe import Recipe
-from jointnas.spaces.anynet_net import (
+from jointnas.spaces.encoding import Params
+from jointnas.spaces.nets.anynet import (
     Stage,
     adjust_block_compatibility,
     build,
     net_cost,
     stage_strides,
 )
-from jointnas.spaces.encoding import Params
+from jointnas.spaces.nets.cost import cost
+from jointnas.spaces.nets.model import build_model
+from jointnas.spaces.recipe import Recipe
 from jointnas.spaces.registry import register
 from jointnas.spaces.staged import Layout, StagedSpace
 

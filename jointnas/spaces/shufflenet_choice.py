@@ -25,13 +25,12 @@ from typing import Any
 import numpy as np
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 
-from jointnas.blocks import Cost
-from jointnas.cost import cost
-from jointnas.model import build_model
 from jointnas.spaces.base import Candidate, Space, layer_row
 from jointnas.spaces.encoding import Params
-from jointnas.spaces.registry import register
-from jointnas.spaces.shufflenet_net import (
+from jointnas.spaces.nets.blocks import Cost
+from jointnas.spaces.nets.cost import cost
+from jointnas.spaces.nets.model import build_model
+from jointnas.spaces.nets.shufflenet import (
     CHOICES,
     ChoiceBlock,
     ShuffleArch,
@@ -39,6 +38,7 @@ from jointnas.spaces.shufflenet_net import (
     net_cost,
     part_costs,
 )
+from jointnas.spaces.registry import register
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -20,12 +20,12 @@ from typing import Any, ClassVar
 import numpy as np
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 
-from jointnas.blocks import Cost
-from jointnas.recipe import Recipe
-from jointnas.spaces.anynet_net import net_cost, stage_costs
 from jointnas.spaces.base import Candidate, Space, layer_row
 from jointnas.spaces.encoding import Params, pin
 from jointnas.spaces.fbnetv3 import RECIPE_KEYS
+from jointnas.spaces.nets.anynet import net_cost, stage_costs
+from jointnas.spaces.nets.blocks import Cost
+from jointnas.spaces.recipe import Recipe
 
 #: squeeze width of the Y block, as a fraction of the block's input width (pycls SE_R)
 SE_RATIO = 0.25

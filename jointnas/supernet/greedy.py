@@ -25,7 +25,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from jointnas.supernet.paths import PathSampler
-from jointnas.train import StepHook
+from jointnas.training.trainer import StepHook
 
 Path = tuple[int, ...]
 

@@ -21,8 +21,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from jointnas.model import check_task, init_weights, seeded
-from jointnas.spaces.shufflenet_net import (
+from jointnas.spaces.nets.model import check_task, init_weights, seeded
+from jointnas.spaces.nets.shufflenet import (
     CHOICES,
     ChoiceBlock,
     ChoiceNet,

@@ -15,7 +15,7 @@ import numpy as np
 from torch import nn
 
 from jointnas.spaces.shufflenet_choice import ShuffleChoiceSpace
-from jointnas.train import StepHook
+from jointnas.training.trainer import StepHook
 
 #: candidates drawn per step to fill FLOPs bins (cheap: a table lookup each)
 BIN_DRAWS = 64

@@ -1,6 +1,6 @@
 """Train a supernet (SPOS uniform or GreedyNAS paths) through the spine's trainer, and save it.
 
-The loop is ``jointnas.train.train``: the path schedule is a ``StepHook``, so resumable
+The loop is ``jointnas.training.trainer.train``: the path schedule is a ``StepHook``, so resumable
 checkpoints, the LR schedule, AMP and channels_last are the trainer's. BatchNorm is not
 recalibrated at the trainer's evaluations (statistics of one path mean nothing for another);
 every subnet evaluation recalibrates its own (``jointnas.evaluators.supernet``).
@@ -25,14 +25,14 @@ import torch
 from torch import nn
 
 from jointnas import files
-from jointnas.data import Dataset
 from jointnas.errors import ConfigError, JointNASError
-from jointnas.recipe import Recipe
+from jointnas.spaces.recipe import Recipe
 from jointnas.spaces.shufflenet_choice import ShuffleChoiceSpace
 from jointnas.supernet.greedy import GreedyPaths
 from jointnas.supernet.model import Supernet, build_supernet
 from jointnas.supernet.paths import PathSampler, UniformPaths
-from jointnas.train import StepHook, TrainResult, train
+from jointnas.training.data import Dataset
+from jointnas.training.trainer import StepHook, TrainResult, train
 
 WEIGHTS, INFO = "supernet.safetensors", "supernet.json"
 SAMPLING = ("uniform", "greedy")

@@ -1,0 +1,69 @@
+"""Every name jointnas writes into an Optuna storage, in one place.
+
+Studies, trials and the dashboard are read by people and by other processes (workers, export,
+report, a later rerun), so the attribute keys and stage names are an interface: they are named
+here once and imported everywhere else.
+"""
+
+from __future__ import annotations
+
+# -- stages: one study each, named after the run (the coarse study carries the run's name) ----
+COARSE = "coarse"  #: early-stopped trainings, in study NAME
+FINE = "fine"  #: predicted (not trained) candidates of the fine search, in NAME.fine
+FINAL = "final"  #: full-budget trainings of the best predicted candidates, in NAME.final
+CALIBRATION = "calibration"  #: full-budget trainings that calibrate the fidelity
+STAGE_STUDIES = (FINE, FINAL, CALIBRATION)
+#: trainings of one design space for its error EDF, in study NAME.edf.<space> (``designs.edf``)
+EDF = "edf"
+
+#: version of the study layout; studies of version 1 held all stages in one study
+LAYOUT_VERSION = 2
+
+# -- study user attrs ---------------------------------------------------------------------------
+LAYOUT = "jointnas:layout"  #: LAYOUT_VERSION of the studies of a run
+RUN_NAME = "jointnas:run_name"  #: the run (coarse study) a stage study belongs to
+STAGE_OF_STUDY = "jointnas:stage"  #: which stage a study holds
+STAGE_LINKS = "jointnas:stages"  #: on the coarse study: stage -> study name
+SPACE = "jointnas:space"  #: the registered name of the space
+SPACE_RECORD = "jointnas:space_record"  #: name, options, module, fingerprint (rebuilds it)
+SPACE_FINGERPRINT = "jointnas:space_fingerprint"
+LEGACY_SPACE_FIXED = "jointnas:space_fixed"  #: layout 1: the pinned params of AutoTrain
+DATASET = "jointnas:dataset"
+TASK = "jointnas:task"  #: {"num_classes", "in_channels"}
+SEED = "jointnas:seed"
+EPOCHS = "jointnas:epochs"
+SCHEDULE_EPOCHS = "jointnas:schedule_epochs"
+FINAL_EPOCHS = "jointnas:final_epochs"  #: on the final study: its full training budget
+LIMITS = "jointnas:limits"
+#: MnasNet reward settings (``jointnas.runs.reward.Reward.record``), or None: values are accuracies
+REWARD = "jointnas:reward"
+RUN = "jointnas:run"  #: the settings a `jointnas worker` joins with
+PREDICTOR = "jointnas:predictor"  #: path, kind, trials of the fitted predictor
+FINE_RESULT = "jointnas:fine"  #: top candidates, history and speed of the fine search
+CALIBRATION_RESULT = "jointnas:calibration"
+EDF_SPACE = "jointnas:edf_space"  #: on an EDF study: the record of the space sampled
+EDF_BAND = "jointnas:edf_band"  #: on an EDF study: [low, high] MFLOPs every model lies in
+EDF_RECIPE = "jointnas:edf_recipe"  #: on an EDF study: the one recipe (+ batch size) of all
+
+# -- trial system attrs -------------------------------------------------------------------------
+HEARTBEAT = "jointnas:heartbeat"  #: last beat of a running trial on a journal file
+
+# -- trial user attrs ---------------------------------------------------------------------------
+STAGE = "stage"
+WORKER = "worker"  #: host:pid of the process that ran the trial
+WORKER_DIED = "worker_died"  #: on a trial failed because its worker died: how it died
+NOT_RETRIED = "not_retried"  #: on a WAITING retry dropped because the budget was reached
+PREDICTED = "predicted"  #: True on fine-search trials: the value is a prediction
+PREDICTED_ACC = "predicted_acc"  #: on final trials: what the predictor expected
+PREDICTED_REWARD = "predicted_reward"  #: reward runs, final trials: the expected reward
+ACCURACY = "accuracy"  #: reward runs: the evaluator's accuracy (the trial's value is the reward)
+REWARD_VALUE = "reward"  #: reward runs: the reward, equal to the trial's value
+GENERATION = "generation"
+FAIL_REASON = "fail_reason"  #: a deliberate failure (diverged, infeasible): uses budget
+SKIPPED = "skipped"  #: a duplicate candidate that was not trained
+WEIGHTS = "weights"
+RESUMED_EPOCHS = "resumed_epochs"  #: epochs a final training restored from its checkpoint
+CURVE = "val_acc_curve"
+EDF_INDEX = "edf_index"  #: EDF trials: which of the seeded draws of the space this is
+ERROR = "error"  #: EDF trials: 1 - validation accuracy
+COST_KEYS = ("mflops", "params", "acts")
