@@ -27,9 +27,9 @@ from pathlib import Path
 import _common
 import optuna
 
-from jointnas.runs.objective import params_key
 from jointnas.storage.backends import open_storage
 from jointnas.storage.budget import counts_toward_budget
+from jointnas.storage.keys import params_key
 
 RUN = ["--dataset", "digits", "--max-mflops", "0.5", "--epochs", "2", "--heartbeat", "2"]
 

@@ -24,9 +24,9 @@ import _common
 import numpy as np
 import optuna
 
+from jointnas.constraints import Limits, cost_feasibility
 from jointnas.predictors import XGBoostPredictor, read_table
-from jointnas.runs.objective import Limits
-from jointnas.runs.search import cost_feasibility, fine_search
+from jointnas.runs.search import fine_search
 from jointnas.spaces.fbnetv3 import FBNetV3Space
 from jointnas.spaces.nets.cost import cost
 

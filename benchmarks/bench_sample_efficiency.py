@@ -77,14 +77,14 @@ def _data(args: dict[str, Any]):
 
 def largest_feasible_arch(max_mflops: float, seed: int = 0) -> dict[str, Any]:
     """The architecture params of the largest-MFLOPs of 1,000 random feasible candidates."""
-    from jointnas.runs.objective import Limits
-    from jointnas.runs.search import cost_feasibility, random_feasible
+    from jointnas.constraints import Limits, cost_feasibility, draw_feasible, uniform_rows
     from jointnas.spaces.fbnetv3 import FBNetV3Space
     from jointnas.spaces.nets.cost import cost_batch
 
     space = FBNetV3Space()
     feasible = cost_feasibility(space, Limits(mflops=max_mflops), num_classes=10, in_channels=1)
-    X = random_feasible(space, 1000, feasible, np.random.default_rng(seed))
+    rows = uniform_rows(space.encoder, np.random.default_rng(seed))
+    X = draw_feasible(rows, 1000, feasible, max_draws=200_000)
     flops = cost_batch(space, X, num_classes=10, in_channels=1).flops
     return space.arch_params(space.decode_matrix(X[[int(np.argmax(flops))]])[0])
 
@@ -119,8 +119,9 @@ def _trained(study) -> list[float]:
 def _sampler_job(method: str, seed: int, args: dict[str, Any], data) -> list[float]:
     import optuna
 
+    from jointnas.constraints import Limits
     from jointnas.evaluators import TrainFromScratch
-    from jointnas.runs.objective import Limits, Objective, record_constraints
+    from jointnas.runs.objective import Objective, record_constraints
 
     space = _space(method, args["max_mflops"])
     limits = Limits(mflops=args["max_mflops"])
@@ -163,9 +164,10 @@ def _sampler_job(method: str, seed: int, args: dict[str, Any], data) -> list[flo
 def _pipeline_job(method: str, seed: int, args: dict[str, Any], data) -> list[float]:
     import optuna
 
+    from jointnas.constraints import Limits
     from jointnas.evaluators import TrainFromScratch
     from jointnas.predictors import load_predictor
-    from jointnas.runs.objective import Limits, Objective
+    from jointnas.runs.objective import Objective
     from jointnas.runs.pipeline import RunConfig, run
     from jointnas.runs.stages import FINE_ATTR, PREDICTOR_ATTR, final_stage
     from jointnas.storage.backends import open_storage

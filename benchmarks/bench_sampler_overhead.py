@@ -27,8 +27,8 @@ import optuna
 from _curves import sampler_for
 from optuna.trial import create_trial
 
-from jointnas.runs.objective import Limits, record_constraints
-from jointnas.runs.search import cost_feasibility, random_feasible
+from jointnas.constraints import Limits, cost_feasibility, draw_feasible, uniform_rows
+from jointnas.runs.objective import record_constraints
 from jointnas.spaces.fbnetv3 import FBNetV3Space
 
 SAMPLERS = ("tpe", "gp", "random", "nsga2", "coarse", "coarse-gp", "genetic")
@@ -36,7 +36,9 @@ SAMPLERS = ("tpe", "gp", "random", "nsga2", "coarse", "coarse-gp", "genetic")
 
 def prefilled(space, n: int, constraint, seed: int) -> list[optuna.trial.FrozenTrial]:
     feasible = cost_feasibility(space, Limits(mflops=2.0), num_classes=10, in_channels=1)
-    X = random_feasible(space, n, feasible, np.random.default_rng(seed))
+    X = draw_feasible(
+        uniform_rows(space.encoder, np.random.default_rng(seed)), n, feasible, max_draws=200_000
+    )
     w = np.random.default_rng(seed + 1).normal(size=X.shape[1])
     scores = 1 / (1 + np.exp(-(X - X.mean(0)) / (X.std(0) + 1e-9) @ w / np.sqrt(X.shape[1])))
     dists = dict(space.distributions)

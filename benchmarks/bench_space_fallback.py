@@ -18,8 +18,8 @@ import _common
 import numpy as np
 from bench_fine_search import LIMIT, fitted_predictor
 
-from jointnas.runs.objective import Limits
-from jointnas.runs.search import cost_feasibility, fine_search
+from jointnas.constraints import Limits, cost_feasibility
+from jointnas.runs.search import fine_search
 from jointnas.spaces.base import Space
 from jointnas.spaces.fbnetv3 import FBNetV3Space
 

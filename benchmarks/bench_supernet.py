@@ -46,8 +46,8 @@ from _common import RESULTS, ROOT, machine_facts, print_table, write_results
 from scipy.stats import kendalltau
 
 from jointnas import files
+from jointnas.constraints import Limits
 from jointnas.evaluators import InheritWeights, TrainFromScratch
-from jointnas.runs.objective import Limits
 from jointnas.runs.supernet_search import SearchConfig, search_supernet
 from jointnas.spaces.recipe import Recipe
 from jointnas.spaces.shufflenet_choice import ShuffleChoiceSpace

@@ -29,8 +29,9 @@ import optuna
 import pandas as pd
 import torch
 
+from jointnas.constraints import Limits
 from jointnas.evaluators import TrainFromScratch
-from jointnas.runs.objective import Limits, Objective
+from jointnas.runs.objective import Objective
 from jointnas.runs.pipeline import RunConfig, run
 from jointnas.spaces.fbnetv3 import FBNetV3Space
 from jointnas.storage.backends import open_storage

@@ -18,6 +18,7 @@ python benchmarks/bench_samplers_sklearn.py --seeds 5 --trials 40 \
     --stem bench_samplers_sklearn_40
 python benchmarks/bench_sample_efficiency.py
 python benchmarks/bench_samplers_synthetic.py
+python benchmarks/bench_beats_random.py --seeds 10
 python benchmarks/bench_sampler_overhead.py
 python benchmarks/bench_storage.py
 python benchmarks/bench_faults.py

@@ -24,7 +24,7 @@ import pandas as pd
 import jointnas
 from jointnas.samplers.coarse import SOURCE_ATTR
 from jointnas.spaces.base import DistributionSpace
-from jointnas.tools.export import read_arch as read_arch_file
+from jointnas.storage.candidates import read_arch as read_arch_file
 
 
 def read_arch(path: str | None, space: jointnas.FBNetV3Space) -> dict[str, Any]:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
@@ -40,17 +38,6 @@ def nan_digits(digits: Dataset) -> Dataset:
         x_val=digits.x_val,
         y_val=digits.y_val,
         num_classes=10,
-    )
-
-
-def run_cli(*args: str, cwd) -> subprocess.CompletedProcess:
-    """``jointnas ARGS`` in a subprocess, as a user runs it."""
-    return subprocess.run(
-        [sys.executable, "-m", "jointnas.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
     )
 
 

@@ -1,52 +1,25 @@
-"""The AnyNetX-A..E spaces: pycls's compatibility rule by hand, blocks and random candidates ==
-fvcore / numel, the vectorised twin, each design's constraint on many samples, round trips,
-describe, and a full tiny run() on every design."""
+"""The AnyNetX-A..E spaces: pycls's compatibility rule by hand, blocks == fvcore / numel (random
+candidates: the space contract suite, ``test_space_contract.py``), the vectorised twin, each
+design's constraint on many samples, round trips, describe, and a full tiny run() on every
+design."""
 
 from __future__ import annotations
 
-import json
-import warnings
-
 import numpy as np
-import optuna
 import pytest
 import torch
-from batch_cost import assert_batch_equals_scalar
+from helpers import IMAGENET, SMALL, assert_batch_equals_scalar, tiny_run
 
-from jointnas.runs.pipeline import RunConfig, run
 from jointnas.spaces import get_space, registered
 from jointnas.spaces.anynet import DESIGNS, AnyNetSpace
 from jointnas.spaces.nets.anynet import Bottleneck, adjust_block_compatibility
-from jointnas.spaces.nets.cost import cost
 from jointnas.spaces.nets.model import build_model
+from jointnas.testing import fvcore_cost
+from jointnas.testing.spaces import check_cost
 from jointnas.tools.describe import describe_params
 
-with warnings.catch_warnings():  # fvcore.nn scripts its focal loss at import (deprecated API)
-    warnings.simplefilter("ignore", DeprecationWarning)
-    from fvcore.nn import ActivationCountAnalysis, FlopCountAnalysis
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-SMALL = {"num_classes": 10, "in_channels": 1}
-IMAGENET = {"num_classes": 1000, "in_channels": 3}
 NAMES = [f"anynetx-{d}" for d in DESIGNS]
-
-
-def fvcore_count(model: torch.nn.Module, x: torch.Tensor) -> tuple[int, int, int]:
-    """(flops, params, acts) as fvcore and ``numel`` count them."""
-    with torch.no_grad():
-        flops = FlopCountAnalysis(model, x)
-        flops.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-        acts = ActivationCountAnalysis(model, x)
-        acts.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-        numel = sum(p.numel() for p in model.parameters())
-        return int(flops.total()), numel, int(acts.total())
-
-
-def assert_matches_fvcore(arch, task: dict[str, int]) -> None:
-    analytic = cost(arch, **task)
-    model = build_model(arch, task["num_classes"], task["in_channels"]).eval()
-    x = torch.zeros(1, task["in_channels"], arch.resolution, arch.resolution)
-    assert (analytic.flops, analytic.params, analytic.acts) == fvcore_count(model, x), arch
 
 
 # --------------------------------------------------------------------------- reference rule
@@ -97,7 +70,7 @@ def test_bottleneck_equals_fvcore(w_in, w_out, stride, bot_mul, group_w, size, s
     kw = {"stride": stride, "bot_mul": bot_mul, "group_w": group_w, "se_ratio": se_ratio}
     block = Bottleneck(w_in, w_out, **kw).eval()
     c = Bottleneck.cost(w_in, w_out, **kw, size=size)
-    assert (c.flops, c.params, c.acts) == fvcore_count(block, torch.zeros(1, w_in, size, size))
+    assert c == fvcore_cost(block, torch.zeros(1, w_in, size, size))
     if se_ratio:  # pycls: the squeeze is a quarter of the block *input* width
         assert block.se.reduce.out_channels == round(w_in * se_ratio)
 
@@ -105,27 +78,18 @@ def test_bottleneck_equals_fvcore(w_in, w_out, stride, bot_mul, group_w, size, s
 # --------------------------------------------------------------------------- random candidates
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_random_candidates_equal_fvcore_and_numel(name: str) -> None:
-    space = get_space(name)
-    rng = np.random.default_rng(sum(map(ord, name)))
-    samples = [space.sample(rng) for _ in range(5)]
-    samples += [space.smallest_params(), space.largest_params()]
-    for params in samples:
-        assert_matches_fvcore(space.decode(params).arch, SMALL)
-    assert_matches_fvcore(space.decode(samples[0]).arch, {"num_classes": 3, "in_channels": 3})
-    anyy = get_space(name, se=True)  # the Y block (X + SE)
-    assert anyy.name == name.replace("anynetx", "anynety")
-    assert_matches_fvcore(anyy.decode(anyy.sample(rng)).arch, SMALL)
-
-
-def test_imagenet_layout_equals_fvcore() -> None:
+def test_imagenet_layout_equals_fvcore_at_full_size() -> None:
     space = get_space("anynetx-e", layout="imagenet")
     assert space.default_task == IMAGENET and space.name == "anynetx-e-imagenet"
     rng = np.random.default_rng(7)
     arch = space.decode({**space.sample(rng), "s1_width": 32, "s1_depth": 1}).arch
     assert arch.resolution == 224 and len(arch.stages) == 4
-    assert_matches_fvcore(arch, IMAGENET)
+    check_cost(space, arch, **IMAGENET)  # the contract suite counts this layout at 32 px
+
+
+def test_the_y_block_space_is_named_for_it() -> None:
+    anyy = get_space("anynetx-a", se=True)  # X + SE; the contract suite counts it
+    assert anyy.name == "anynety-a" and anyy.decode(anyy.smallest_params()).arch.se_ratio == 0.25
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -254,33 +218,6 @@ def test_describe_rows_add_up() -> None:
 
 
 # --------------------------------------------------------------------------- pipeline
-
-
-def tiny_run(tmp_path, digits, name: str, max_mflops: float) -> optuna.Study:
-    """The whole pipeline (coarse -> predictor -> fine -> final) on a few hundred digits."""
-    config = RunConfig(
-        storage=f"sqlite:///{tmp_path}/{name}.db",
-        space=name,
-        dataset="digits",
-        max_mflops=max_mflops,
-        trials=4,
-        epochs=1,
-        fine_generations=1,
-        fine_population=6,
-        fine_children=32,
-        final_top=1,
-        final_epochs=1,
-        out=str(tmp_path / name),
-    )
-    study = run(config, data=digits.subset(train=192, val=96), progress=False)
-    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    assert len(done) == 4 and all(0 < t.user_attrs["mflops"] <= max_mflops for t in done)
-    assert study.user_attrs["jointnas:space"] == name
-    best = json.loads((tmp_path / name / "best.json").read_text())
-    assert best["space"]["name"] == name and 0 <= best["val_acc"] <= 1
-    space = get_space(name)
-    assert space.cost(space.decode(best["params"]).arch, **SMALL).mflops <= max_mflops
-    return study
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import optuna
 import pytest
-from conftest import run_cli
+from helpers import run_cli
 
 from jointnas.errors import ConfigError
 from jointnas.predictors import fit_on_study, load_predictor

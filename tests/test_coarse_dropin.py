@@ -1,8 +1,10 @@
 """CoarseSampler as a drop-in for TPESampler (no search_space), and the parts of its search:
-the batched constraint, fantasised running trials, the surrogates and the acquisition."""
+the batched constraint, fantasised running trials, the surrogates and the acquisition. (How it
+compares with random search at equal budget is ``benchmarks/bench_beats_random.py``'s.)"""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -16,10 +18,13 @@ from optuna.testing.pytest_samplers import (
     SingleOnlySamplerTestCase,
 )
 from optuna.trial import TrialState
+from scipy.stats import spearmanr
 from sklearn.tree import DecisionTreeRegressor
 
-from jointnas.samplers.acquisition import score
-from jointnas.samplers.coarse import SOURCE_ATTR, CoarseSampler
+from jointnas.predictors.neural import NeuralPredictor
+from jointnas.samplers.acquisition import ACQUISITIONS, score
+from jointnas.samplers.coarse import PREDICTED_ATTR, SOURCE_ATTR, CoarseSampler
+from jointnas.samplers.feasible import FeasibleSampler
 from jointnas.samplers.surrogate import Ensemble, Single, TreeRegressor, transform_target
 from jointnas.spaces.encoding import Encoder
 
@@ -100,18 +105,20 @@ def test_dropin_same_seed_same_proposals() -> None:
     assert params(3) != params(4)
 
 
-def test_dropin_finds_a_good_point_on_a_small_problem() -> None:
-    """Better than random at equal budget on the same seeds (3 of 3), and near the optimum."""
-    ours, rand = [], []
-    for seed in range(3):
-        for sampler, out in (
-            (CoarseSampler(seed=seed), ours),
-            (optuna.samplers.RandomSampler(seed=seed), rand),
-        ):
-            study = optuna.create_study(sampler=sampler)
-            study.optimize(objective, n_trials=30)
-            out.append(study.best_value)
-    assert all(o < r for o, r in zip(ours, rand, strict=True)), (ours, rand)
+def test_dropin_is_random_only_for_the_first_trial_then_follows_its_surrogate() -> None:
+    """Trial 0 is what a RandomSampler with the same seed draws (no space is known yet); after
+    the quasi-random startup every proposal comes from the surrogate and none is the random
+    sampler's."""
+    study = optuna.create_study(sampler=CoarseSampler(seed=5, exploration=0.0))
+    study.optimize(objective, n_trials=12)
+    random = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=5))
+    random.optimize(objective, n_trials=12)
+    assert study.trials[0].params == random.trials[0].params
+    sources = [t.system_attrs.get(SOURCE_ATTR) for t in study.trials]
+    assert sources == [None] + ["sobol"] * 3 + ["predicted"] * 8
+    later = zip(study.trials[4:], random.trials[4:], strict=True)
+    assert all(ours.params != theirs.params for ours, theirs in later)
+    assert all(PREDICTED_ATTR in t.system_attrs for t in study.trials[4:])
 
 
 # -- the batched constraint ---------------------------------------------------------------------
@@ -188,23 +195,75 @@ def test_gp_surrogate_is_conditioned_on_every_trial_between_refits() -> None:
     assert study.best_value < 2.0
 
 
-@pytest.mark.parametrize("acquisition", ["ei", "thompson", "mean"])
-def test_every_acquisition_proposes_feasible_candidates(acquisition: str) -> None:
-    sampler = CoarseSampler(
-        search_space=SPACE, constraint=limit, acquisition=acquisition, ensemble_size=3, seed=0
-    )
+@functools.cache
+def constrained_trials(acquisition: str | None) -> tuple[optuna.trial.FrozenTrial, ...]:
+    """14 trials on ``SPACE`` under ``limit``, seed 0: a CoarseSampler with this acquisition
+    (no exploration, so every proposal after the 4 startup ones is the acquisition's), or a
+    plain FeasibleSampler for ``None``."""
+    if acquisition is None:
+        sampler: optuna.samplers.BaseSampler = FeasibleSampler(
+            search_space=SPACE, constraint=limit, seed=0
+        )
+    else:
+        sampler = CoarseSampler(
+            search_space=SPACE,
+            constraint=limit,
+            acquisition=acquisition,
+            ensemble_size=3,
+            exploration=0.0,
+            seed=0,
+        )
     study = optuna.create_study(sampler=sampler)
     study.optimize(objective, n_trials=14)
-    assert all(limit(t.params)[0] <= 0 for t in study.trials)
+    return tuple(study.trials)
 
 
+@pytest.mark.parametrize("acquisition", ACQUISITIONS)
+def test_every_acquisition_proposes_feasible_candidates(acquisition: str) -> None:
+    """Feasible, and driven by the acquisition: the startup trials are the same quasi-random
+    points whatever the acquisition, then every proposal is the surrogate's, unlike the
+    FeasibleSampler's with the same seed and mostly unlike each other acquisition's."""
+    trials = constrained_trials(acquisition)
+    assert all(limit(t.params)[0] <= 0 for t in trials)
+    assert [t.system_attrs[SOURCE_ATTR] for t in trials] == ["sobol"] * 4 + ["predicted"] * 10
+    plain = constrained_trials(None)
+    assert all(a.params != b.params for a, b in zip(trials[4:], plain[4:], strict=True))
+    for other in set(ACQUISITIONS) - {acquisition}:
+        others = constrained_trials(other)
+        assert [t.params for t in trials[:4]] == [t.params for t in others[:4]]
+        differ = [a.params != b.params for a, b in zip(trials[4:], others[4:], strict=True)]
+        assert sum(differ) >= len(differ) / 2, (acquisition, other, differ)
+
+
+@pytest.mark.usefixtures("one_torch_thread")  # 10x slower on 2 threads of a busy machine
 def test_neural_deep_ensemble_runs() -> None:
+    """The "neural" surrogate is an ensemble of distinct, fitted JointNAS predictors: finite
+    predictions, one per member and row, that disagree (a spread for the acquisition); refitted
+    on 32 trials of the objective, it ranks them well and beats predicting their mean."""
     sampler = CoarseSampler(
         search_space=SPACE, surrogate="neural", ensemble_size=2, n_startup_trials=4, seed=0
     )
     study = optuna.create_study(sampler=sampler)
     study.optimize(objective, n_trials=6)
     assert study.trials[-1].system_attrs[SOURCE_ATTR] in ("predicted", "explore")
+    model = sampler._fixed.model
+    assert isinstance(model, Ensemble) and len(model.models) == 2
+    assert all(isinstance(m, NeuralPredictor) and m.fitted for m in model.models)
+    assert model.models[0].seed != model.models[1].seed
+    enc = Encoder(SPACE)
+    members = model.members(enc.encode([t.params for t in study.trials]))
+    assert members.shape == (2, 6) and np.isfinite(members).all()
+    assert not np.allclose(members[0], members[1])
+    mean, std = model.mean_std(enc.encode([t.params for t in study.trials]))
+    assert mean.shape == std.shape == (6,) and (std > 0).all()
+
+    rows = enc.from_unit(np.random.default_rng(0).random((32, len(enc.names))))
+    X = enc.encode(rows)
+    z = transform_target(-np.array([value(p) for p in rows]), "rank")  # higher is better
+    mean, std = model.fit(X, z).mean_std(X)
+    assert np.isfinite(mean).all() and std.mean() > 0
+    assert np.mean((mean - z) ** 2) < 0.5 * z.var()  # far better than the best constant
+    assert spearmanr(mean, z)[0] > 0.6
 
 
 def test_expected_improvement_rewards_spread_and_mean() -> None:

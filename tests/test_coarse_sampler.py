@@ -1,11 +1,10 @@
 """CoarseSampler: Optuna's sampler suites, the constraint, determinism, parallel workers,
-tightness errors, and a small search benchmark against random sampling."""
+tightness errors, and that the predictor picks the proposal. (Whether it beats random search
+is measured, over seeds, by ``benchmarks/bench_beats_random.py``.)"""
 
 from __future__ import annotations
 
 import math
-import statistics
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -313,6 +312,42 @@ def test_any_regressor_batched_predicts_per_proposal_and_refit_interval() -> Non
     assert spy.fits == [(4, width), (7, width), (10, width)]  # every 3 new completed trials
 
 
+class Oracle:
+    """A predictor that knows the objective (higher is better: minus ``mixed_value``), ignores
+    its fits, and records every batch it scores."""
+
+    def __init__(self) -> None:
+        self.encoder = Encoder(MIXED)
+        self.batches: list[np.ndarray] = []
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> Oracle:
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        self.batches.append(X.copy())
+        return np.array([-mixed_value(p) for p in self.encoder.decode(X)])
+
+
+def test_after_startup_the_predictor_picks_the_proposal() -> None:
+    """Each proposal after the 4 startup trials is the pool member the predictor scores best
+    (not a random one): a sampler that ignored its predictor would fail this. Its proposals
+    also differ from a RandomSampler's with the same seed, and the startup ones are Sobol's."""
+    oracle = Oracle()
+    sampler = coarse(MIXED, predictor=oracle, exploration=0.0, pool_size=64, local_search=False)
+    study = run(sampler, MIXED, 10)
+    later = study.trials[4:]
+    assert [t.system_attrs[SOURCE_ATTR] for t in study.trials] == ["sobol"] * 4 + ["predicted"] * 6
+    pools = oracle.batches[0::2]  # per proposal: the pool, then the proposal itself
+    assert len(pools) == len(later) and all(len(pool) == 64 for pool in pools)
+    for t, pool in zip(later, pools, strict=True):
+        scores = [-mixed_value(p) for p in oracle.encoder.decode(pool)]
+        assert t.params == oracle.encoder.decode(pool[[int(np.argmax(scores))]])[0]
+        assert -mixed_value(t.params) == max(scores)
+    random = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    random.optimize(lambda t: mixed_value(suggest(t, MIXED)), n_trials=10)
+    assert all(a.params != b.params for a, b in zip(later, random.trials[4:], strict=True))
+
+
 def test_local_search_scores_whole_batches() -> None:
     spy = Spy()
     run(coarse(MIXED, predictor=spy, exploration=0.0, pool_size=64), MIXED, 6)
@@ -413,14 +448,22 @@ def test_threads_of_one_process_get_distinct_candidates() -> None:
 
 
 def test_impossible_constraint_raises_with_tightness_without_hanging() -> None:
-    sampler = coarse(MIXED, constraint=lambda p: [1.0], max_tries=500, pool_size=100)
+    """Bounded work, not a clock: the constraint is asked at most twice ``max_tries`` times
+    (the shared startup scan, then the trial's own sequence) before the error."""
+    calls: list[dict] = []
+
+    def impossible(p: Mapping[str, Any]) -> list[float]:
+        calls.append(dict(p))
+        return [1.0]
+
+    sampler = coarse(MIXED, constraint=impossible, max_tries=500, pool_size=100)
     study = optuna.create_study(sampler=sampler)
-    start = time.perf_counter()
     with pytest.raises(
         InfeasibleConstraintError, match="0 of 500 quasi-random candidates satisfied"
     ):
         study.optimize(lambda t: mixed_value(suggest(t, MIXED)), n_trials=1)
-    assert time.perf_counter() - start < 5.0
+    assert 500 <= len(calls) <= 2 * 500
+    assert [t.state for t in study.trials] == [TrialState.FAIL]
 
 
 def test_constraint_impossible_with_fixed_params_names_them() -> None:
@@ -435,23 +478,3 @@ def test_multi_objective_is_refused_with_a_clear_message() -> None:
     study = optuna.create_study(directions=["minimize", "minimize"], sampler=coarse(MIXED))
     with pytest.raises(ValueError, match="single-objective"):
         study.optimize(lambda t: (t.suggest_float("x", -5, 5), 0.0), n_trials=1)
-
-
-def test_beats_random_sampling_at_equal_budget() -> None:
-    """Median best value over 5 seeds, 40 trials each (minimisation)."""
-    coarse_best, random_best = [], []
-    for seed in range(5):
-        sampler = coarse(
-            MIXED,
-            seed=seed,
-            n_startup_trials=10,
-            pool_size=256,
-            predictor=XGBoostPredictor(
-                space=DistributionSpace(MIXED), seed=seed, n_estimators=50, n_jobs=1
-            ),
-        )
-        coarse_best.append(run(sampler, MIXED, 40).best_value)
-        random = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
-        random.optimize(lambda t: mixed_value(suggest(t, MIXED)), n_trials=40)
-        random_best.append(random.best_value)
-    assert statistics.median(coarse_best) < statistics.median(random_best)

@@ -1,17 +1,17 @@
-"""Tests for jointnas.spaces.nets.cost: analytic cost == fvcore's count of the built model, exactly;
-the vectorised path == the scalar path; hand-checked values and monotonicity."""
+"""Tests for jointnas.spaces.nets.cost: analytic cost == fvcore's count of each block and of
+the corners (random candidates: the space contract suite, ``test_space_contract.py``); the
+vectorised path == the scalar path; hand-checked values and monotonicity."""
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
-from batch_cost import assert_batch_equals_scalar
+from helpers import assert_batch_equals_scalar
 
-from jointnas.spaces.fbnetv3 import Arch, FBNetV3Space
+from jointnas.spaces.fbnetv3 import FBNetV3Space
 from jointnas.spaces.nets.blocks import (
     ConvBNAct,
     Cost,
@@ -21,11 +21,8 @@ from jointnas.spaces.nets.blocks import (
     se_channels,
 )
 from jointnas.spaces.nets.cost import cost, cost_batch
-from jointnas.spaces.nets.model import build_model
-
-with warnings.catch_warnings():  # fvcore.nn scripts its focal loss at import (deprecated API)
-    warnings.simplefilter("ignore", DeprecationWarning)
-    from fvcore.nn import ActivationCountAnalysis, FlopCountAnalysis
+from jointnas.testing import fvcore_cost
+from jointnas.testing.spaces import check_cost
 
 ARGS = {
     "small": {"num_classes": 10, "in_channels": 1},
@@ -41,62 +38,37 @@ def _samples(space: FBNetV3Space, n: int, seed: int) -> list[dict]:
     return [space.sample(rng) for _ in range(n)]
 
 
-def _fvcore(model: torch.nn.Module, x: torch.Tensor) -> tuple[int, int]:
-    with torch.no_grad():
-        flops = FlopCountAnalysis(model, x)
-        flops.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-        acts = ActivationCountAnalysis(model, x)
-        acts.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-        return int(flops.total()), int(acts.total())
-
-
-def _assert_matches_fvcore(arch: Arch, num_classes: int, in_channels: int) -> None:
-    analytic = cost(arch, num_classes=num_classes, in_channels=in_channels)
-    assert all(type(v) is int for v in (analytic.flops, analytic.params, analytic.acts))
-    model = build_model(arch, num_classes, in_channels).eval()
-    x = torch.zeros(1, in_channels, arch.resolution, arch.resolution)
-    params = sum(p.numel() for p in model.parameters())
-    flops, acts = _fvcore(model, x)
-    assert (analytic.flops, analytic.params, analytic.acts) == (flops, params, acts), arch
-
-
 def _check_random_against_fvcore(preset: str, n: int, seed: int) -> None:
     space = FBNetV3Space(preset=preset)
     samples = _samples(space, n, seed)
     # the draw includes both kernels, SE and non-SE stages, with and without residuals
     assert len({p["s2_kernel"] for p in samples}) == 2
     for params in samples:
-        _assert_matches_fvcore(space.decode(params).arch, **ARGS[preset])
+        check_cost(space, space.decode(params).arch, **ARGS[preset])
 
 
 # --------------------------------------------------------------------------- vs fvcore
 
 
-def test_small_analytic_cost_equals_fvcore_and_numel() -> None:
-    _check_random_against_fvcore("small", 50, seed=100)
-
-
-def test_imagenet_analytic_cost_equals_fvcore_and_numel() -> None:
-    # tracing an ImageNet-size model costs ~2-6 s on 2 CPU cores: 10 by default, 50 when slow
-    _check_random_against_fvcore("imagenet", 10, seed=200)
-
-
 @pytest.mark.slow
-def test_imagenet_analytic_cost_equals_fvcore_and_numel_50() -> None:
-    _check_random_against_fvcore("imagenet", 50, seed=201)
+@pytest.mark.parametrize(("preset", "seed"), [("small", 100), ("imagenet", 201)])
+def test_many_random_candidates_equal_fvcore_and_numel(preset: str, seed: int) -> None:
+    # the contract suite checks a few per space by default; tracing an ImageNet-size model
+    # costs ~2-6 s on 2 CPU cores, so 50 full-size ones only when slow tests run
+    _check_random_against_fvcore(preset, 50, seed=seed)
 
 
 @pytest.mark.parametrize("preset", ["small", "imagenet"])
-def test_corners_equal_fvcore(preset: str) -> None:
+def test_corners_equal_fvcore_at_full_size(preset: str) -> None:
     space = FBNetV3Space(preset=preset)
     for params in (space.smallest_params(), space.largest_params()):
-        _assert_matches_fvcore(space.decode(params).arch, **ARGS[preset])
+        check_cost(space, space.decode(params).arch, **ARGS[preset])
 
 
 def test_cost_other_num_classes_and_channels() -> None:
     space = FBNetV3Space(preset="small")
     arch = space.decode(_samples(space, 1, seed=5)[0]).arch
-    _assert_matches_fvcore(arch, num_classes=2, in_channels=3)
+    check_cost(space, arch, num_classes=2, in_channels=3)
     base = cost(arch, num_classes=10, in_channels=1)
     more = cost(arch, num_classes=11, in_channels=1)
     head_width = arch.head_width
@@ -109,7 +81,11 @@ def test_block_costs_equal_fvcore() -> None:
     cases = [
         (ConvBNAct(3, 16, 3, 2), ConvBNAct.cost(3, 16, 3, 2, 15), (3, 15)),
         (ConvBNAct(24, 24, 5, 1, groups=24), ConvBNAct.cost(24, 24, 5, 1, 9, groups=24), (24, 9)),
-        (SqueezeExcite(40), SqueezeExcite.cost(40, 7), (40, 7)),
+        (
+            SqueezeExcite(40, se_channels(40), gate="hardsigmoid"),
+            SqueezeExcite.cost(40, se_channels(40), 7),
+            (40, 7),
+        ),
         (
             InvertedResidual(16, 24, kernel=5, stride=2, expansion=4, se=True, act="hswish"),
             InvertedResidual.cost(16, 24, kernel=5, stride=2, expansion=4, se=True, size=13),
@@ -121,12 +97,11 @@ def test_block_costs_equal_fvcore() -> None:
             (24, 8),
         ),
         (Head(40, 256, 10, "hswish"), Head.cost(40, 256, 10, 4), (40, 4)),
+        (Head(40, None, 10), Head.cost(40, None, 10, 4), (40, 4)),  # pycls: no 1x1 conv
+        (Head(40, 64, 7, bias=False), Head.cost(40, 64, 7, 5, bias=False), (40, 5)),  # SPOS
     ]
     for module, expected, (c, size) in cases:
-        module.eval()
-        flops, acts = _fvcore(module, torch.zeros(1, c, size, size))
-        params = sum(p.numel() for p in module.parameters())
-        assert (expected.flops, expected.params, expected.acts) == (flops, params, acts), module
+        assert expected == fvcore_cost(module, torch.zeros(1, c, size, size)), module
     # squeeze width: a quarter of the channels, rounded to a multiple of 8, at least 8
     assert [se_channels(c) for c in (8, 16, 32, 48, 96, 144, 1000)] == [8, 8, 8, 16, 24, 40, 248]
 

@@ -1,7 +1,8 @@
 """The spine test: a space written outside the package plugs into every part of jointnas.
 
-``PlainConvSpace`` below is a user's own space (distributions, decode, cost, builder), defined
-in this file and registered with ``jointnas.spaces.register``. Without any edit to the library
+``PlainConvSpace`` below is a user's own space (distributions, decode, and the ``network`` of
+its architecture type: builder and exact cost), defined in this file and registered once with
+``jointnas.spaces.register``; it passes the space contract suite. Without any edit to the library
 it runs ``run()`` end to end (coarse -> predictor -> fine -> final), ``jointnas worker``
 processes join its coarse stage (they rebuild the space from the study, importing this module),
 and ``export`` and ``search --predictor`` work on it.
@@ -18,18 +19,20 @@ from typing import Any
 
 import optuna
 import pytest
-import torch
-from conftest import run_cli
+from helpers import run_cli
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from torch import nn
 
 import jointnas.spaces
 from jointnas.runs.pipeline import RunConfig, run
+from jointnas.spaces import Network
 from jointnas.spaces.base import Candidate, Space
 from jointnas.spaces.nets.blocks import ConvBNAct, Cost, out_size
-from jointnas.spaces.nets.model import seeded
+from jointnas.spaces.nets.cost import cost
+from jointnas.spaces.nets.model import build_model, seeded
 from jointnas.spaces.recipe import Recipe
 from jointnas.storage.layout import linked_study
+from jointnas.testing import check_space
 
 HERE = Path(__file__).resolve().parent
 
@@ -42,11 +45,37 @@ class ConvArch:
     depth: int
 
 
+def conv_cost(arch: ConvArch, *, num_classes: int, in_channels: int) -> Cost:
+    """Exact cost of ``build_conv(arch)``, from the library's block twins."""
+    size = arch.resolution
+    total = ConvBNAct.cost(in_channels, arch.width, arch.kernel, 1, size)
+    for _ in range(arch.depth):
+        total = total + ConvBNAct.cost(arch.width, arch.width, arch.kernel, 2, size)
+        size = out_size(size, 2)
+    fc = arch.width * num_classes
+    return total + Cost(size * size * arch.width + fc, fc + num_classes, num_classes)
+
+
+def build_conv(
+    arch: ConvArch, num_classes: int, in_channels: int, *, seed: int | None = None
+) -> nn.Module:
+    def make() -> nn.Module:
+        layers = [ConvBNAct(in_channels, arch.width, arch.kernel, 1, act="relu")]
+        layers += [
+            ConvBNAct(arch.width, arch.width, arch.kernel, 2, act="relu") for _ in range(arch.depth)
+        ]
+        head = [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(arch.width, num_classes)]
+        return nn.Sequential(*layers, *head)
+
+    return seeded(seed, make)
+
+
 class PlainConvSpace(Space):
     """A plain conv net: stem conv, ``depth`` stride-2 convs, pool, linear; and a recipe."""
 
     name = "plain-conv"
     recipe_names = ("optimizer", "lr")
+    network = Network(ConvArch, build_conv, conv_cost)  # space.cost, jointnas.cost(arch), ...
 
     @property
     def distributions(self) -> Mapping[str, Any]:
@@ -68,32 +97,6 @@ class PlainConvSpace(Space):
         a, r = candidate.arch, candidate.recipe
         return self.validate({**a.__dict__, "optimizer": r.optimizer, "lr": r.lr})
 
-    def cost(self, arch: ConvArch, *, num_classes: int, in_channels: int) -> Cost:
-        size, total = (
-            arch.resolution,
-            ConvBNAct.cost(in_channels, arch.width, arch.kernel, 1, arch.resolution),
-        )
-        for _ in range(arch.depth):
-            total = total + ConvBNAct.cost(arch.width, arch.width, arch.kernel, 2, size)
-            size = out_size(size, 2)
-        fc = arch.width * num_classes
-        head = Cost(size * size * arch.width + fc, fc + num_classes, num_classes)
-        return total + head
-
-    def build_model(
-        self, arch: ConvArch, *, num_classes: int, in_channels: int, seed: int | None = None
-    ) -> nn.Module:
-        def make() -> nn.Module:
-            layers = [ConvBNAct(in_channels, arch.width, arch.kernel, 1, act="relu")]
-            layers += [
-                ConvBNAct(arch.width, arch.width, arch.kernel, 2, act="relu")
-                for _ in range(arch.depth)
-            ]
-            head = [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(arch.width, num_classes)]
-            return nn.Sequential(*layers, *head)
-
-        return seeded(seed, make)
-
 
 jointnas.spaces.register("plain-conv", PlainConvSpace, summary="a test's own conv-net space")
 
@@ -107,25 +110,14 @@ def child_env(monkeypatch):
 
 
 def test_the_space_keeps_the_contract(one_torch_thread):
-    from fvcore.nn import FlopCountAnalysis
-
     space = jointnas.spaces.get_space("plain-conv")
-    assert space.key == "plain-conv" and space.vectorised_cost is False
+    assert space.key == "plain-conv" and space.vectorised_cost is False  # the scalar fallback
     assert jointnas.spaces.get_space("fbnetv3-small").vectorised_cost is True
-    for params in (space.smallest_params(), space.largest_params()):
-        cand = space.decode(params)
-        assert space.to_params(cand) == space.validate(params)
-        model = space.build_model(cand.arch, num_classes=10, in_channels=1, seed=0).eval()
-        x = torch.zeros(1, 1, cand.arch.resolution, cand.arch.resolution)
-        flops = FlopCountAnalysis(model, x).unsupported_ops_warnings(False).total()
-        c = space.cost(cand.arch, num_classes=10, in_channels=1)
-        assert (c.flops, c.params) == (flops, sum(p.numel() for p in model.parameters()))
-    X = space.encode([space.smallest_params(), space.largest_params()])
-    batch = space.cost_batch(X, num_classes=10, in_channels=1)  # the scalar fallback
-    assert list(batch.flops) == [
-        space.cost(space.decode(p).arch, num_classes=10, in_channels=1).flops
-        for p in space.decode_matrix(X)
-    ]
+    check_space(space, num_classes=10, in_channels=1, n=4)  # what a user runs on their space
+    arch = ConvArch(resolution=12, kernel=5, width=16, depth=2)  # one registration serves all:
+    task = {"num_classes": 10, "in_channels": 1}
+    assert cost(arch, **task) == space.cost(arch, **task) == conv_cost(arch, **task)
+    assert isinstance(build_model(arch, 10, 1, seed=0), nn.Sequential)
 
 
 def test_a_space_from_outside_runs_the_whole_pipeline_with_workers(tmp_path, child_env):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from conftest import run_cli
+from helpers import run_cli
 
 from jointnas.errors import ConfigError
 from jointnas.spaces import get_space, registered

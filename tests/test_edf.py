@@ -317,7 +317,7 @@ def test_cli_two_processes_share_the_work_then_a_rerun_trains_nothing(tmp_path):
     )
     workers = set()
     for key in ("fbnetv3-small", "edf-test-narrow"):
-        trials = optuna.load_study(study_name=f"jointnas.designs.edf.{key}", storage=storage).trials
+        trials = optuna.load_study(study_name=f"jointnas.edf.{key}", storage=storage).trials
         done = [t for t in trials if t.state.name == "COMPLETE"]
         assert sorted(t.user_attrs[keys.EDF_INDEX] for t in done) == [0, 1, 2]  # each once
         assert all(keys.SKIPPED in t.user_attrs for t in trials if t.state.name != "COMPLETE")
@@ -327,7 +327,7 @@ def test_cli_two_processes_share_the_work_then_a_rerun_trains_nothing(tmp_path):
         assert len(pd.read_csv(tmp_path / f"out{i}" / "edf.csv")) == 6
         assert "fbnetv3-small vs edf-test-narrow" in outs[i][0]
 
-    names = [f"jointnas.designs.edf.{k}" for k in ("fbnetv3-small", "edf-test-narrow")]
+    names = [f"jointnas.edf.{k}" for k in ("fbnetv3-small", "edf-test-narrow")]
     before = [_snapshot(storage, name) for name in names]
     rerun = subprocess.run(
         _edf_cli(tmp_path, "--out", str(tmp_path / "out2")),

@@ -1,59 +1,32 @@
-"""The `efficientnet` space: reference rounding, B0..B3 against the published models, analytic
-cost == fvcore / numel, the vectorised twin, round trips, describe, and a full tiny run()."""
+"""The `efficientnet` space: reference rounding, B0..B3 against the published models (and fvcore
+at full size), blocks == fvcore / numel, the vectorised twin, round trips, describe, and a full
+tiny run(). Random candidates against fvcore: the space contract suite
+(``test_space_contract.py``)."""
 
 from __future__ import annotations
 
 import json
-import warnings
 
 import numpy as np
 import optuna
 import pytest
 import torch
-from batch_cost import assert_batch_equals_scalar
-from conftest import run_cli
+from helpers import assert_batch_equals_scalar, run_cli
 
 import jointnas.spaces.efficientnet  # noqa: F401 (registers the space)
 from jointnas.runs.pipeline import RunConfig, run
 from jointnas.spaces import get_space
 from jointnas.spaces.efficientnet import PUBLISHED, EfficientNetSpace
-from jointnas.spaces.nets.blocks import DropPath
-from jointnas.spaces.nets.cost import cost
-from jointnas.spaces.nets.efficientnet import (
-    EfficientNetArch,
-    MBConv,
-    SqueezeExcite,
-    round_filters,
-    round_repeats,
-)
+from jointnas.spaces.nets.blocks import DropPath, SqueezeExcite
+from jointnas.spaces.nets.efficientnet import MBConv, round_filters, round_repeats
 from jointnas.spaces.nets.model import build_model
+from jointnas.testing import fvcore_cost
+from jointnas.testing.spaces import check_cost
 from jointnas.tools.describe import describe_params
-
-with warnings.catch_warnings():  # fvcore.nn scripts its focal loss at import (deprecated API)
-    warnings.simplefilter("ignore", DeprecationWarning)
-    from fvcore.nn import ActivationCountAnalysis, FlopCountAnalysis
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 SMALL = {"num_classes": 10, "in_channels": 1}
 IMAGENET = {"num_classes": 1000, "in_channels": 3}
-
-
-def _fvcore(model: torch.nn.Module, x: torch.Tensor) -> tuple[int, int]:
-    with torch.no_grad():
-        flops = FlopCountAnalysis(model, x)
-        flops.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-        acts = ActivationCountAnalysis(model, x)
-        acts.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-        return int(flops.total()), int(acts.total())
-
-
-def _assert_matches_fvcore(arch: EfficientNetArch, task: dict[str, int]) -> None:
-    analytic = cost(arch, **task)
-    model = build_model(arch, task["num_classes"], task["in_channels"]).eval()
-    x = torch.zeros(1, task["in_channels"], arch.resolution, arch.resolution)
-    flops, acts = _fvcore(model, x)
-    numel = sum(p.numel() for p in model.parameters())
-    assert (analytic.flops, analytic.params, analytic.acts) == (flops, numel, acts), arch
 
 
 # --------------------------------------------------------------------------- reference rules
@@ -95,9 +68,7 @@ def test_blocks_equal_fvcore_and_follow_b0() -> None:
             (16, 11),
         ),
     ):
-        flops, acts = _fvcore(module.eval(), torch.zeros(1, c, size, size))
-        numel = sum(p.numel() for p in module.parameters())
-        assert (expected.flops, expected.params, expected.acts) == (flops, numel, acts)
+        assert expected == fvcore_cost(module, torch.zeros(1, c, size, size))
 
 
 # --------------------------------------------------------------------------- presets
@@ -123,9 +94,8 @@ def test_presets_are_the_published_models_and_equal_fvcore() -> None:
         assert sum(arch.depths) == blocks and arch.stem_stride == 2
         assert [st.stride for st in arch.stages] == [1, 2, 2, 2, 1, 2, 1]
         assert cand.recipe.dropout == PUBLISHED[name][3] and cand.recipe.optimizer == "rmsprop"
-        c = space.cost(arch, **IMAGENET)
+        c = check_cost(space, arch, **IMAGENET)  # == fvcore / numel at the published size
         assert c.params == params and c.mflops == pytest.approx(mflops, abs=0.01)
-        _assert_matches_fvcore(arch, IMAGENET)
 
 
 def test_describe_cli_shows_b0(tmp_path, monkeypatch) -> None:
@@ -143,17 +113,6 @@ def test_describe_cli_shows_b0(tmp_path, monkeypatch) -> None:
 
 
 # --------------------------------------------------------------------------- random candidates
-
-
-@pytest.mark.parametrize("divisor", [8, 4])
-def test_random_candidates_equal_fvcore_and_numel(divisor: int) -> None:
-    space = get_space("efficientnet", divisor=divisor)
-    rng = np.random.default_rng(10 + divisor)
-    samples = [space.sample(rng) for _ in range(6)]
-    samples += [space.smallest_params(), space.largest_params()]
-    for params in samples:
-        _assert_matches_fvcore(space.decode(params).arch, SMALL)
-    _assert_matches_fvcore(space.decode(samples[0]).arch, {"num_classes": 3, "in_channels": 3})
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ import numpy as np
 import optuna
 import pytest
 import torch
-from conftest import run_cli
+from helpers import run_cli
 
 from jointnas.training import fashion_mnist
 from jointnas.training.data import (

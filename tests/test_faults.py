@@ -8,25 +8,33 @@ import subprocess
 import sys
 
 import optuna
-from conftest import run_cli
-from test_workers import COMPLETE, FAIL, RUNNING, _start, _trained, _trials, _wait_for
+from helpers import (
+    COMPLETE,
+    FAIL,
+    RUNNING,
+    load_trials,
+    run_cli,
+    start_run,
+    trained,
+    wait_for,
+)
 
 from jointnas.storage.budget import counts_toward_budget
 
 NAN_WORKER = """
 import sys
 import torch
-import jointnas.runs.pipeline as pipeline
+import jointnas.training.data as data
 from jointnas.training.data import Dataset
 
-real = pipeline.load_dataset
+real = data.load_dataset  # runs.context loads the data through it
 
 def nan_data(*args, **kwargs):  # every training of this worker hits a NaN loss
     d = real(*args, **kwargs)
     return Dataset(name=d.name, x_train=torch.full_like(d.x_train, float("nan")),
                    y_train=d.y_train, x_val=d.x_val, y_val=d.y_val, num_classes=d.num_classes)
 
-pipeline.load_dataset = nan_data
+data.load_dataset = nan_data
 from jointnas.cli import main
 sys.exit(main(["worker", "--storage", sys.argv[1], "--study", sys.argv[2], "--no-progress",
                "--threads", "1"]))
@@ -36,29 +44,29 @@ sys.exit(main(["worker", "--storage", sys.argv[1], "--study", sys.argv[2], "--no
 def test_ctrl_c_during_a_trial_exits_130_in_one_line_and_the_rerun_completes(tmp_path):
     storage, study = str(tmp_path / "run.log"), "ctrl-c"
     args = ["--trials", "3", "--epochs", "3", "--stop-after", "coarse"]
-    proc = _start(tmp_path, storage, study, *args)
+    proc = start_run(tmp_path, storage, study, *args)
 
     def training(trials):  # candidate drawn and stored: the trial is in training
         return any(t.state == RUNNING and "stage" in t.user_attrs for t in trials)
 
-    _wait_for(storage, study, proc, training)
+    wait_for(storage, study, proc, training)
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=120) == 130
     lines = [x for x in (tmp_path / f"{study}.out").read_text().splitlines() if x.strip()]
     assert lines == ["jointnas: interrupted; completed trials are kept in the storage"]
-    interrupted = [t for t in _trials(storage, study) if t.state == FAIL]
+    interrupted = [t for t in load_trials(storage, study) if t.state == FAIL]
     assert len(interrupted) == 1 and not counts_toward_budget(interrupted[0])
 
-    rerun = _start(tmp_path, storage, study, *args)
+    rerun = start_run(tmp_path, storage, study, *args)
     assert rerun.wait(timeout=300) == 0
-    assert len(_trained(_trials(storage, study))) == 3
+    assert len(trained(load_trials(storage, study))) == 3
 
 
 def test_a_worker_whose_trainings_diverge_fails_only_its_own_trials(tmp_path):
     storage, study, budget = str(tmp_path / "run.log"), "nan", 8
     args = ["--trials", str(budget), "--epochs", "1", "--workers", "2", "--stop-after", "coarse"]
-    parent = _start(tmp_path, storage, study, *args)
-    _wait_for(storage, study, parent, lambda ts: len(ts) > 0)
+    parent = start_run(tmp_path, storage, study, *args)
+    wait_for(storage, study, parent, lambda ts: len(ts) > 0)
     nan_worker = subprocess.run(
         [sys.executable, "-c", NAN_WORKER, storage, study],
         cwd=tmp_path,
@@ -68,11 +76,11 @@ def test_a_worker_whose_trainings_diverge_fails_only_its_own_trials(tmp_path):
     )
     assert nan_worker.returncode == 0, nan_worker.stderr
     assert parent.wait(timeout=300) == 0, (tmp_path / f"{study}.out").read_text()
-    trials = _trials(storage, study)
+    trials = load_trials(storage, study)
     diverged = [t for t in trials if t.state == FAIL and "fail_reason" in t.user_attrs]
     assert diverged and all(t.user_attrs["fail_reason"].startswith("diverged") for t in diverged)
     assert all("non-finite loss" in t.user_attrs["fail_reason"] for t in diverged)
-    assert _trained(trials)  # the healthy workers went on training
+    assert trained(trials)  # the healthy workers went on training
     assert sum(counts_toward_budget(t) for t in trials) >= budget
     assert all(t.state in (COMPLETE, FAIL) for t in trials)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import optuna
 import pytest
-from conftest import run_cli
+from helpers import run_cli
 
 from jointnas.errors import ConfigError
 from jointnas.runs.pipeline import RunConfig, run

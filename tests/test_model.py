@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
+
 import numpy as np
 import pytest
 import torch
 
+from jointnas.spaces import Network
 from jointnas.spaces.fbnetv3 import Arch, FBNetV3Space
 from jointnas.spaces.nets.blocks import DropPath, InvertedResidual
-from jointnas.spaces.nets.fbnetv3 import FBNetV3Net
+from jointnas.spaces.nets.cost import cost
+from jointnas.spaces.nets.fbnetv3 import FBNetV3Net, arch_cost
 from jointnas.spaces.nets.model import build_model
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
+TASK = {"num_classes": 10, "in_channels": 1}
 
 
 def _arch(preset: str, params: dict | None = None) -> Arch:
@@ -143,6 +148,32 @@ def test_unknown_arch_type_raises_type_error() -> None:
         build_model({"resolution": 16}, 10, 1)
     with pytest.raises(TypeError, match="no model builder registered for str"):
         build_model("fbnetv3", 10, 1, seed=0)
+
+
+def test_a_space_class_declares_the_network_of_its_arch_type_once() -> None:
+    """``network`` on a Space class is the registration ``build_model``/``cost`` read: a
+    subclass of the architecture type dispatches to it, a second, different network for the
+    same type is refused (``jointnas.cost`` would depend on import order), the same is not."""
+
+    @dataclass(frozen=True)
+    class Wider(Arch):  # an architecture subclass builds like its base
+        pass
+
+    wide = Wider(**{f.name: getattr(_arch("small"), f.name) for f in fields(Arch)})
+    assert isinstance(build_model(wide, 10, 1, seed=0), FBNetV3Net)
+    assert cost(wide, num_classes=10, in_channels=1) == cost(_arch("small"), **TASK)
+    with pytest.raises(ValueError, match=r"declares a network for Arch, which .*FBNetV3Space"):
+
+        class Other(FBNetV3Space):
+            network = Network(Arch, lambda *a, **k: None, arch_cost)
+
+    class Same(FBNetV3Space):  # inherits, or re-declares the same pair: fine
+        network = FBNetV3Space.network
+
+    with pytest.raises(TypeError, match="must be a jointnas Network"):
+
+        class Bad(FBNetV3Space):
+            network = (Arch, build_model)
 
 
 def test_bad_num_classes_and_channels_raise_value_error() -> None:

@@ -15,8 +15,8 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-from jointnas.runs.objective import Limits
-from jointnas.runs.search import cost_feasibility, fine_search
+from jointnas.constraints import Limits, cost_feasibility
+from jointnas.runs.search import fine_search
 from jointnas.samplers import AdaptiveGeneticSampler, operators
 from jointnas.samplers.operators import (
     Genes,

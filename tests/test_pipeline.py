@@ -123,7 +123,7 @@ def test_read_arch_takes_a_best_json_and_refuses_bad_files(tmp_path):
     import pytest
 
     from jointnas.errors import ConfigError
-    from jointnas.tools.export import read_arch
+    from jointnas.storage.candidates import read_arch
 
     space = FBNetV3Space()
     params = space.smallest_params()

@@ -8,8 +8,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import run_cli
-from test_anynet import IMAGENET, SMALL, assert_matches_fvcore, tiny_run
+from helpers import IMAGENET, SMALL, assert_matches_fvcore, run_cli, tiny_run
 
 from jointnas.spaces import get_space
 from jointnas.spaces.regnet import PUBLISHED, RegNetSpace, generate_regnet

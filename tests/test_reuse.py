@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from helpers import run_cli
 
+from jointnas.constraints import Limits
 from jointnas.errors import InfeasibleConstraintError
 from jointnas.predictors import load_predictor
-from jointnas.runs.objective import Limits
 from jointnas.spaces.nets.cost import cost
 from jointnas.tools.reuse import pareto, search_best
 

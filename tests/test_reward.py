@@ -10,9 +10,10 @@ import pytest
 
 from jointnas.cli import build_parser, main
 from jointnas.cli.commands import _run_config
+from jointnas.constraints import Limits, regnet_max_acts, regnet_max_params
 from jointnas.errors import ConfigError
 from jointnas.evaluators import TrainFromScratch
-from jointnas.runs.objective import Limits, Objective, regnet_max_acts, regnet_max_params
+from jointnas.runs.objective import Objective
 from jointnas.runs.pipeline import RunConfig, check_reward_unchanged, run
 from jointnas.runs.reward import Reward, RewardScorer
 from jointnas.runs.workers import worker_config

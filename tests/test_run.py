@@ -12,11 +12,12 @@ from wsgiref.util import setup_testing_defaults
 import optuna
 import pytest
 import torch
-from conftest import run_cli
+from helpers import run_cli
 
+from jointnas.constraints import Limits
 from jointnas.errors import ConfigError, InfeasibleConstraintError
 from jointnas.evaluators import TrainFromScratch
-from jointnas.runs.objective import Limits, Objective
+from jointnas.runs.objective import Objective
 from jointnas.runs.pipeline import RunConfig, run
 from jointnas.samplers import FeasibleSampler
 from jointnas.spaces.fbnetv3 import FBNetV3Space

@@ -10,16 +10,18 @@ import pandas as pd
 import pytest
 
 import jointnas.spaces.efficientnet  # noqa: F401 (registers the space)
-from jointnas.designs.scaling import (
+from jointnas.designs.compound import (
     RULES,
     Coefficients,
-    ScaleConfig,
     compound,
     derive_gamma,
-    load_base,
     match_flops,
-    scale,
     scale_arch,
+)
+from jointnas.designs.scaling import (
+    ScaleConfig,
+    load_base,
+    scale,
 )
 from jointnas.errors import ConfigError
 from jointnas.spaces import get_space

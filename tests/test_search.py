@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from jointnas.constraints import Limits, cost_feasibility, draw_feasible, uniform_rows
 from jointnas.errors import InfeasibleConstraintError
-from jointnas.runs.objective import Limits
-from jointnas.runs.search import cost_feasibility, fine_search, random_feasible
+from jointnas.runs.search import fine_search
 from jointnas.spaces.fbnetv3 import FBNetV3Space
 from jointnas.spaces.nets.cost import cost
 
@@ -42,7 +42,9 @@ def test_encoder_vectorised_views_agree_with_the_row_path():
 
 def test_fine_search_is_feasible_distinct_deterministic_and_climbs():
     predictor = Synthetic()
-    init = random_feasible(SPACE, 10, FEASIBLE, np.random.default_rng(5))
+    init = draw_feasible(
+        uniform_rows(SPACE.encoder, np.random.default_rng(5)), 10, FEASIBLE, max_draws=100_000
+    )
     run = dict(feasible=FEASIBLE, init=init, population=32, children=512, generations=8, seed=3)
     result = fine_search(SPACE, predictor, **run)
     assert predictor.calls == 9  # one scoring call per generation (+ the first population)

@@ -9,13 +9,19 @@ import json
 import numpy as np
 import pytest
 import torch
-from batch_cost import assert_batch_equals_scalar
-from conftest import run_cli
-from test_anynet import IMAGENET, SMALL, assert_matches_fvcore, fvcore_count, tiny_run
+from helpers import (
+    IMAGENET,
+    SMALL,
+    assert_batch_equals_scalar,
+    assert_matches_fvcore,
+    run_cli,
+    tiny_run,
+)
 
 from jointnas.spaces import get_space
 from jointnas.spaces.nets.shufflenet import CHOICES, ChoiceBlock, channel_shuffle
 from jointnas.spaces.shufflenet_choice import SPOS_BEST, ShuffleChoiceSpace
+from jointnas.testing import fvcore_cost
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -27,7 +33,7 @@ def test_each_choice_block_equals_fvcore(choice: int, stride: int) -> None:
     block = ChoiceBlock(cin, cout, choice=choice, stride=stride).eval()
     x = torch.zeros(1, cin, size, size)
     analytic = ChoiceBlock.cost(cin, cout, choice=choice, stride=stride, size=size)
-    assert (analytic.flops, analytic.params, analytic.acts) == fvcore_count(block, x)
+    assert analytic == fvcore_cost(block, x)
     assert block(x).shape == (1, cout, size // stride, size // stride)
 
 

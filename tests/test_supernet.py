@@ -317,7 +317,7 @@ def test_config_is_validated() -> None:
 def test_search_respects_the_limit_starts_from_the_pool_and_retrains_the_best(
     data, tmp_path
 ) -> None:
-    from jointnas.runs.objective import Limits
+    from jointnas.constraints import Limits
     from jointnas.runs.supernet_search import SUPERNET, SearchConfig, scored, search_supernet
 
     run = train_supernet(SPACE, data, config=SMALL, device="cpu", progress=False)
@@ -364,7 +364,7 @@ def test_search_respects_the_limit_starts_from_the_pool_and_retrains_the_best(
 
 @pytest.mark.parametrize("sampler", ["nsga2", "random"])
 def test_other_samplers_search_under_the_limit(data, tmp_path, sampler) -> None:
-    from jointnas.runs.objective import Limits
+    from jointnas.constraints import Limits
     from jointnas.runs.supernet_search import SearchConfig, scored, search_supernet
 
     net = supernet()
@@ -389,7 +389,7 @@ def test_other_samplers_search_under_the_limit(data, tmp_path, sampler) -> None:
 
 def test_search_killed_mid_trial_resumes_to_the_asked_count(data, tmp_path) -> None:
     """A killed search leaves a RUNNING trial behind; the rerun scores only what is missing."""
-    from jointnas.runs.objective import Limits
+    from jointnas.constraints import Limits
     from jointnas.runs.supernet_search import SearchConfig, scored, search_supernet
 
     net = supernet()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import optuna
-from conftest import run_cli
+from helpers import run_cli
 
 TINY = ("--epochs", "1", "--batch-size", "64", "--score-images", "64", "--m", "4", "--k", "2")
 COMMON = ("--dataset", "digits", "--device", "cpu", "--no-progress")

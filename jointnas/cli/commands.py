@@ -10,51 +10,21 @@ from jointnas.errors import ConfigError
 
 
 def _run_config(args: argparse.Namespace, **overrides):
+    """The RunConfig of ``run``/``calibrate``'s arguments; ``overrides`` win (e.g. epochs)."""
     from jointnas.runs.config import RunConfig
 
     if getattr(args, "preset", None) is not None:
         raise ConfigError("--preset was replaced by --space NAME (`jointnas spaces` lists them)")
-    stages = {
-        k: getattr(args, k)
-        for k in (
-            "predictor",
-            "fine_generations",
-            "final_top",
-            "final_epochs",
-            "out",
-            "stop_after",
-            "workers",
-            "heartbeat",
-            "devices",
-            "startup_trials",
-        )
-        if hasattr(args, k)
-    }
-    if getattr(args, "target_mflops", None) is not None:
-        stages["target_mflops"] = args.target_mflops
     if getattr(args, "reward_exponent", None) is not None:
-        stages["reward_alpha"], stages["reward_beta"] = args.reward_exponent
+        overrides = (
+            dict(zip(("reward_alpha", "reward_beta"), args.reward_exponent, strict=True))
+            | overrides
+        )
     if getattr(args, "fix_arch", None):
-        from jointnas.tools.export import read_arch
+        from jointnas.storage.candidates import read_arch
 
-        stages["fix_arch"] = read_arch(args.fix_arch, _space(args.space))
-    fields = dict(
-        **stages,
-        storage=args.storage,
-        study_name=args.study,
-        space=args.space,
-        dataset=args.dataset,
-        max_mflops=args.max_mflops,
-        max_params=args.max_params,
-        max_acts=args.max_acts,
-        regnet_limits=getattr(args, "regnet_limits", False),
-        trials=args.trials,
-        epochs=args.epochs,
-        seed=args.seed,
-        device=args.device,
-        batch_size=args.batch_size,
-    )
-    return RunConfig(**{**fields, **overrides})
+        overrides = {"fix_arch": read_arch(args.fix_arch, _space(args.space)), **overrides}
+    return RunConfig.from_args(args, **overrides)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -110,15 +80,16 @@ def cmd_worker(args: argparse.Namespace) -> int:
     import optuna
     import torch
 
-    from jointnas.runs.pipeline import coarse_done, run
-    from jointnas.runs.workers import worker_config
+    from jointnas.runs.workers import work
+    from jointnas.storage import keys
+    from jointnas.storage.budget import coarse_done
 
-    config = worker_config(args.storage, args.study, device=args.device)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # no traceback per failed trial
-    study = run(config, progress=not args.no_progress)
-    print(f"worker {os.getpid()}: study {args.study!r} has {coarse_done(study)}/{config.trials}")
+    study = work(args.storage, args.study, device=args.device, progress=not args.no_progress)
+    budget = study.user_attrs[keys.RUN]["trials"]
+    print(f"worker {os.getpid()}: study {args.study!r} has {coarse_done(study)}/{budget}")
     return 0
 
 
@@ -245,8 +216,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     import time
 
+    from jointnas.constraints import Limits
     from jointnas.predictors import load_predictor
-    from jointnas.runs.objective import Limits
     from jointnas.tools.reuse import search_best
 
     start = time.perf_counter()
@@ -297,21 +268,7 @@ def cmd_scale(args: argparse.Namespace) -> int:
     from jointnas.designs.scaling import ScaleConfig, scale
     from jointnas.training.perf import tune_malloc
 
-    config = ScaleConfig(
-        base=args.base,
-        phis=args.phi,
-        coefficients=args.coefficients,
-        dataset=args.dataset,
-        storage=args.storage,
-        study_name=args.study,
-        search_epochs=args.search_epochs,
-        epochs=args.epochs,
-        seeds=args.seeds,
-        seed=args.seed,
-        device=args.device,
-        batch_size=args.batch_size,
-        out=args.out,
-    )
+    config = ScaleConfig.from_args(args)
     tune_malloc()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     result = scale(config, progress=not args.no_progress)
@@ -333,20 +290,7 @@ def cmd_edf(args: argparse.Namespace) -> int:
     from jointnas.designs.edf import EDFConfig, run_edf
     from jointnas.training.perf import tune_malloc
 
-    config = EDFConfig(
-        spaces=args.space,
-        mflops_band=args.mflops_band,
-        n=args.n,
-        epochs=args.epochs,
-        dataset=args.dataset,
-        storage=args.storage,
-        study_name=args.study,
-        seed=args.seed,
-        out=args.out,
-        resamples=args.resamples,
-        device=args.device,
-        batch_size=args.batch_size,
-    )
+    config = EDFConfig.from_args(args)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     tune_malloc()

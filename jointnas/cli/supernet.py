@@ -102,16 +102,7 @@ def _train(args: argparse.Namespace, data) -> int:
         init, init_space, _ = load_supernet(args.init)
         if init_space.fingerprint() != space.fingerprint():
             raise ConfigError(f"--init {args.init} is a supernet of another layout")
-    config = SupernetConfig(
-        sampling=args.sampling,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        flops_bins=args.flops_bins,
-        score_images=args.score_images,
-        m=args.m,
-        k=args.k,
-        pool_size=args.pool_size,
-    )
+    config = SupernetConfig.from_args(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     run = train_supernet(
@@ -135,38 +126,19 @@ def _train(args: argparse.Namespace, data) -> int:
 
 
 def _search(args: argparse.Namespace, data) -> int:
-    from jointnas.runs.objective import Limits
     from jointnas.runs.supernet_search import SearchConfig, search_supernet
     from jointnas.spaces.recipe import Recipe
     from jointnas.supernet.training import load_supernet
 
     supernet, space, info = load_supernet(args.supernet)
-    config = SearchConfig(
-        trials=args.trials,
-        sampler=args.sampler,
-        population=args.population,
-        recal_images=args.recal_images,
-        seed=args.seed,
-        final_top=args.final_top,
-        final_epochs=args.final_epochs,
-        batch_size=args.batch_size,
-        device=args.device,
-    )
-    try:
-        limits = Limits(mflops=args.max_mflops, params=args.max_params, acts=args.max_acts)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+    config = SearchConfig.from_args(args)
     result = search_supernet(
         supernet,
         space,
         data,
-        storage=args.storage,
-        study_name=args.study,
-        limits=limits,
         config=config,
         pool=[p for p, _ in info.get("pool", [])],
         recipe=Recipe(**info["config"]["recipe"]),
-        out=args.out,
         progress=not args.no_progress,
     )
     best = max(result.study.best_trials, key=lambda t: t.value, default=None)

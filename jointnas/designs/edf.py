@@ -7,7 +7,7 @@ it *inside one FLOPs band* (no space wins by being bigger), each trained briefly
 recipe (only the design space differs). Here:
 
 * **Sampling**: rejection sampling of the space's uniform draws by the analytic (vectorised)
-  cost; a Generator seeded by (seed, space name), fixed-size batches, so the first k in-band
+  cost; a Generator seeded by (seed, space name), drawn as one stream, so the first k in-band
   candidates do not depend on ``n`` (a larger ``n`` extends a study); distinct architectures;
   capped, with an error saying how rare the band is.
 * **One recipe**: ``jointnas.spaces.fixed_recipe.FixedRecipeSpace`` keeps the architecture
@@ -35,25 +35,25 @@ import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import optuna
 from optuna.trial import TrialState
 
+from jointnas.constraints import Band, DrawShortfall, cost_feasibility, draw_feasible, uniform_rows
 from jointnas.designs.edf_analysis import write_report
 from jointnas.errors import ConfigError, InfeasibleConstraintError
-from jointnas.evaluators import TrainFromScratch
-from jointnas.runs.objective import CandidateRejected, Objective, params_key
+from jointnas.runs.context import RunContext, RunSettings
+from jointnas.runs.objective import CandidateRejected, Objective
 from jointnas.spaces.base import Space
 from jointnas.spaces.encoding import Params
 from jointnas.spaces.fixed_recipe import FixedRecipeSpace
 from jointnas.spaces.recipe import Recipe
 from jointnas.spaces.registry import get_space, space_record
 from jointnas.storage import keys
-from jointnas.storage.backends import check_study_attrs, open_storage
 from jointnas.training.data import Dataset, load_dataset
-from jointnas.training.trainer import TrainingDiverged, resolve_device
+from jointnas.training.trainer import TrainingDiverged
 
 #: rounds of enqueue -> train per space and invocation (a candidate whose trial was lost, e.g.
 #: both of two twins stepped aside, is enqueued again in the next round)
@@ -99,49 +99,34 @@ def draw_in_band(
             f"{task['in_channels']} input channel(s)"
         )
     rng = np.random.default_rng(np.random.SeedSequence([seed, zlib.crc32(space.key.encode())]))
-    out: list[Params] = []
-    seen: set[str] = set()
-    drawn = inside = 0
-    while len(out) < n and drawn < max_draws:
-        rows = min(DRAW_BATCH, max_draws - drawn)
-        X = enc.encode_columns(enc.unit_columns(rng.random((rows, len(enc.names)))))
-        drawn += rows
-        mflops = np.asarray(space.cost_batch(X, **task).flops, dtype=float) / 1e6
-        hits = np.flatnonzero((mflops >= low) & (mflops <= high))
-        inside += hits.size
-        for params in enc.decode(X[hits]):
-            arch = space.arch_params(params)
-            if params_key(arch) not in seen:
-                seen.add(params_key(arch))
-                out.append(arch)
-                if len(out) == n:
-                    break
-    if len(out) < n:
-        raise InfeasibleConstraintError(
-            f"space {space.key!r}: {inside} of {drawn} uniform draws fell in the band "
-            f"{low:g}..{high:g} MFLOPs ({len(out)} distinct), fewer than --n {n}; widen the "
-            f"band or lower --n (the space spans {smallest:g}..{largest:g} MFLOPs)"
+    try:
+        X = draw_feasible(
+            uniform_rows(enc, rng),
+            n,
+            cost_feasibility(space, band=Band(low, high), **task),
+            max_draws=max_draws,
+            first=DRAW_BATCH,
+            distinct=lambda X: [keys.params_key(space.arch_params(p)) for p in enc.decode(X)],
         )
-    return out
+    except DrawShortfall as short:
+        raise InfeasibleConstraintError(
+            f"space {space.key!r}: {short.accepted} of {short.drawn} uniform draws fell in the "
+            f"band {low:g}..{high:g} MFLOPs ({short.kept} distinct), fewer than --n {n}; widen "
+            f"the band or lower --n (the space spans {smallest:g}..{largest:g} MFLOPs)"
+        ) from None
+    return [space.arch_params(p) for p in enc.decode(X)]
 
 
 @dataclass(frozen=True, kw_only=True)
-class EDFConfig:
-    """Everything ``jointnas edf`` needs; validated on construction (ConfigError, one line)."""
+class EDFConfig(RunSettings):
+    """Everything ``jointnas edf`` needs; validated on construction (ConfigError, one line).
+    Storage, data, seed, device, batch size and heartbeat are the shared ``RunSettings``."""
 
     spaces: tuple[str, ...]
     mflops_band: tuple[float, float]
     n: int = 100
     epochs: int = 2
-    dataset: str = "mnist5k"
-    storage: str = "sqlite:///jointnas.db"
-    study_name: str = "jointnas"
-    seed: int = 0
-    device: str = "auto"
-    batch_size: int = 128
     out: str = "edf-out"
-    #: seconds between a running trial's heartbeats (a killed training is retried); None: off
-    heartbeat: int | None = 60
     recipe: Recipe = field(default_factory=Recipe)
     resamples: int = 1000
     level: float = 0.95
@@ -150,7 +135,11 @@ class EDFConfig:
     #: one's is failed by the heartbeat and retrained here), so every process's report is whole
     wait: bool = True
 
-    def __post_init__(self) -> None:
+    POSITIVE: ClassVar[tuple[str, ...]] = ("epochs", "resamples", "max_draws")
+    ARGS: ClassVar[dict[str, str]] = {"spaces": "space"}
+
+    def check(self) -> None:
+        super().check()
         if not self.spaces or len(set(self.spaces)) != len(self.spaces):
             raise ConfigError(f"--space needs distinct space names, got {list(self.spaces)}")
         low, high = self.mflops_band
@@ -158,19 +147,8 @@ class EDFConfig:
             raise ConfigError(f"--mflops-band {low:g},{high:g}: need 0 <= LO < HI (finite MFLOPs)")
         if self.n < 2:
             raise ConfigError(f"--n must be >= 2 (an EDF needs several models), got {self.n}")
-        for name in ("epochs", "batch_size", "resamples", "max_draws"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be >= 1")
         if not 0.0 < self.level < 1.0:
             raise ConfigError(f"the bootstrap level must be in (0, 1), got {self.level}")
-        if self.heartbeat is not None and self.heartbeat < 1:
-            raise ConfigError(f"heartbeat must be None or >= 1 second, got {self.heartbeat}")
-        if not self.study_name.strip():
-            raise ConfigError("--study must be a non-empty name")
-        try:
-            resolve_device(self.device)
-        except (ValueError, RuntimeError) as exc:
-            raise ConfigError(f"--device {self.device!r}: {str(exc).splitlines()[0]}") from None
         self.build_spaces()  # an unknown space fails here, before any data or storage
 
     def build_spaces(self) -> dict[str, Space]:
@@ -305,35 +283,26 @@ def collect_rows(study: optuna.Study, space: str, n: int) -> list[dict[str, Any]
     ]
 
 
-def open_edf_study(
-    storage: optuna.storages.BaseStorage, config: EDFConfig, space: Space, data: Dataset
-) -> optuna.Study:
+def open_edf_study(ctx: RunContext, config: EDFConfig, space: Space) -> optuna.Study:
     """Create or load the EDF study of ``space``, stamped with what fixes its candidates and
     their training (refused when it holds other settings; ``n`` may change: it takes a prefix
     or extends it)."""
-    study = optuna.create_study(
-        storage=storage,
-        study_name=edf_study_name(config.study_name, space.key),
-        direction="maximize",  # the value is validation accuracy, as in every jointnas study
-        load_if_exists=True,
-        sampler=optuna.samplers.RandomSampler(seed=config.seed),  # only enqueued trials run
-        pruner=optuna.pruners.NopPruner(),  # every model trains its full E epochs
-    )
-    check_study_attrs(
-        study,
+    data = ctx.data
+    return ctx.open_study(
+        keys.EDF,
         {
-            keys.RUN_NAME: config.study_name,
-            keys.STAGE_OF_STUDY: keys.EDF,
             keys.EDF_SPACE: space_record(space),
             keys.EDF_BAND: [float(v) for v in config.mflops_band],
             keys.EDF_RECIPE: {**asdict(config.recipe), "batch_size": config.batch_size},
             keys.EPOCHS: config.epochs,
             keys.DATASET: data.name,
-            keys.TASK: {"num_classes": data.num_classes, "in_channels": data.in_channels},
+            keys.TASK: ctx.task,
             keys.SEED: config.seed,
         },
+        name=edf_study_name(config.study_name, space.key),
+        sampler=optuna.samplers.RandomSampler(seed=config.seed),  # only enqueued trials run
+        pruner=optuna.pruners.NopPruner(),  # every model trains its full E epochs
     )
-    return study
 
 
 @dataclass(frozen=True)
@@ -351,7 +320,8 @@ def run_edf(config: EDFConfig, *, data: Dataset | None = None, progress: bool = 
     of ``config``; write the report into ``config.out``. Every space's candidates are drawn
     before the storage is opened, so a band that fails for any space changes nothing."""
     spaces = config.build_spaces()
-    data = load_dataset(config.dataset, seed=config.seed) if data is None else data
+    if data is None:
+        data = load_dataset(config.dataset, seed=config.seed)
     task = {"num_classes": data.num_classes, "in_channels": data.in_channels}
     draws = {
         key: draw_in_band(
@@ -360,16 +330,10 @@ def run_edf(config: EDFConfig, *, data: Dataset | None = None, progress: bool = 
         )
         for key, space in spaces.items()
     }  # fmt: skip
-    storage = open_storage(config.storage, heartbeat=config.heartbeat)
-    evaluator = TrainFromScratch(
-        data=data,
-        epochs=config.epochs,
-        device=config.device,
-        batch_size=config.batch_size,
-        train_kwargs={"schedule_epochs": config.epochs},
-    )
+    ctx = RunContext.open(config, data=data)
+    evaluator = ctx.evaluator(config.epochs)
     checkpoints = Path(config.out) / "checkpoints"
-    studies = {key: open_edf_study(storage, config, space, data) for key, space in spaces.items()}
+    studies = {key: open_edf_study(ctx, config, space) for key, space in spaces.items()}
     objectives = {
         key: EDFObjective(
             Objective(

@@ -25,104 +25,34 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import optuna
 import pandas as pd
 
 from jointnas import files
+from jointnas.designs.compound import RULES, Coefficients, compound, derive_gamma, match_flops
 from jointnas.errors import ConfigError
-from jointnas.evaluators import TrainFromScratch
-from jointnas.runs.objective import trial_seed
+from jointnas.runs.context import RunContext, RunSettings
 from jointnas.spaces.base import Candidate
 from jointnas.spaces.efficientnet import EfficientNetSpace
 from jointnas.spaces.nets.efficientnet import EfficientNetArch, arch_cost
 from jointnas.spaces.recipe import Recipe
 from jointnas.spaces.registry import get_space, space_from_record
-from jointnas.storage.backends import open_storage
-from jointnas.tools.export import read_arch
-from jointnas.training.data import Dataset, load_dataset
+from jointnas.storage import keys
+from jointnas.storage.candidates import read_arch
+from jointnas.storage.keys import trial_seed
+from jointnas.training.data import Dataset
 from jointnas.training.trainer import TrainingDiverged
 
-RULES = ("compound", "depth", "width", "resolution")
 _STEPS = 0.05  # the paper's grid step
 
 
 def _grid(low: float, high: float) -> tuple[float, ...]:
     return tuple(round(low + _STEPS * k, 6) for k in range(round((high - low) / _STEPS) + 1))
-
-
-@dataclass(frozen=True)
-class Coefficients:
-    """Depth (alpha), width (beta) and resolution (gamma) bases of compound scaling."""
-
-    alpha: float
-    beta: float
-    gamma: float
-
-    @property
-    def product(self) -> float:
-        """alpha * beta^2 * gamma^2: the nominal FLOPs factor per unit of phi."""
-        return self.alpha * self.beta**2 * self.gamma**2
-
-
-def derive_gamma(
-    alpha: float, beta: float, *, flops_ratio: float = 2.0, gamma_step: float | None = 0.05
-) -> float:
-    """gamma with alpha * beta^2 * gamma^2 = ``flops_ratio``, rounded to ``gamma_step``."""
-    gamma = math.sqrt(flops_ratio / (alpha * beta**2))
-    return round(round(gamma / gamma_step) * gamma_step, 6) if gamma_step else gamma
-
-
-def scale_arch(
-    arch: EfficientNetArch, *, depth: float = 1.0, width: float = 1.0, resolution: float = 1.0
-) -> EfficientNetArch:
-    """``arch`` with its depth and width multipliers and its resolution multiplied; widths and
-    depths then follow by the reference rounding when the network is built or costed."""
-    return dataclasses.replace(
-        arch,
-        depth_mult=round(arch.depth_mult * depth, 6),
-        width_mult=round(arch.width_mult * width, 6),
-        resolution=max(1, round(arch.resolution * resolution)),
-    )
-
-
-def compound(arch: EfficientNetArch, phi: float, c: Coefficients) -> EfficientNetArch:
-    """The compound-scaled ``arch``: (alpha, beta, gamma)^phi on depth, width, resolution."""
-    return scale_arch(arch, depth=c.alpha**phi, width=c.beta**phi, resolution=c.gamma**phi)
-
-
-def match_flops(
-    arch: EfficientNetArch, rule: str, target: int, *, num_classes: int, in_channels: int
-) -> tuple[float, EfficientNetArch]:
-    """The coefficient >= 1 of single-dimension ``rule`` whose realised FLOPs are nearest to
-    ``target``, and its architecture. FLOPs are monotone in each multiplier but stepwise (the
-    rounding), so bisection brackets the step that crosses the target and the nearer side wins."""
-    if rule not in RULES[1:]:
-        raise ValueError(f"unknown single-dimension rule {rule!r}; choose one of {RULES[1:]}")
-    task = {"num_classes": num_classes, "in_channels": in_channels}
-
-    def flops(c: float) -> int:
-        return arch_cost(scale_arch(arch, **{rule: c}), **task).flops
-
-    lo, hi = 1.0, 2.0
-    if flops(lo) >= target:
-        return lo, arch
-    for _ in range(30):
-        if flops(hi) >= target:
-            break
-        lo, hi = hi, hi * 2
-    else:
-        raise ValueError(f"{rule}-only scaling reaches no {target} FLOPs below a factor {hi:g}")
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        lo, hi = (lo, mid) if flops(mid) >= target else (mid, hi)
-    best = min((lo, hi), key=lambda c: abs(flops(c) - target))
-    return best, scale_arch(arch, **{rule: best})
 
 
 def load_base(path: str | Path) -> tuple[EfficientNetSpace, EfficientNetArch, Recipe | None]:
@@ -156,14 +86,15 @@ def load_base(path: str | Path) -> tuple[EfficientNetSpace, EfficientNetArch, Re
 
 
 @dataclass(frozen=True, kw_only=True)
-class ScaleConfig:
-    """Everything ``jointnas scale`` needs; validated on construction."""
+class ScaleConfig(RunSettings):
+    """Everything ``jointnas scale`` needs; validated on construction. Storage, data, seed,
+    device and batch size are the shared ``RunSettings``."""
 
     base: str
     phis: tuple[float, ...] = (1.0, 2.0, 3.0)
-    storage: str = "sqlite:///jointnas.db"
     study_name: str = "scale"
-    dataset: str = "mnist5k"
+    #: one process trains every model in turn: no heartbeat
+    heartbeat: int | None = None
     #: epochs of each grid-search training (phi = 1) and of each compared model
     search_epochs: int = 1
     epochs: int = 2
@@ -176,17 +107,15 @@ class ScaleConfig:
     coefficients: tuple[float, float, float] | None = None
     #: trainings per model (seeds shared by every model, so the comparison is paired)
     seeds: int = 1
-    seed: int = 0
-    device: str = "auto"
-    batch_size: int = 128
     out: str = "jointnas-scale"
 
-    def __post_init__(self) -> None:
+    POSITIVE: ClassVar[tuple[str, ...]] = ("search_epochs", "epochs", "seeds")
+    ARGS: ClassVar[dict[str, str]] = {"phis": "phi"}
+
+    def check(self) -> None:
         if not self.phis or any(not (p > 0) for p in self.phis):
             raise ConfigError(f"--phi values must be > 0, got {list(self.phis)}")
-        for name in ("search_epochs", "epochs", "seeds", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be >= 1")
+        super().check()
         if not self.alphas or not self.betas or min(*self.alphas, *self.betas) < 1:
             raise ConfigError("the alpha and beta grids must be non-empty and >= 1")
         if self.flops_ratio <= 1 or self.tolerance < 0:
@@ -209,51 +138,38 @@ class ScaleResult:
 
 
 def _open(
-    config: ScaleConfig,
-    name: str,
+    ctx: RunContext,
+    stage: str,
     settings: dict[str, Any],
     sampler: optuna.samplers.BaseSampler | None = None,
 ) -> optuna.Study:
-    """The study ``name``, stamped with ``settings``; a rerun with others is refused."""
-    study = optuna.create_study(
-        storage=open_storage(config.storage),
-        study_name=name,
-        direction="maximize",
-        load_if_exists=True,
+    """The study of ``stage`` (the grid: NAME itself; the comparison: NAME.compare), stamped
+    with ``settings`` under ``keys.SCALE_SETTINGS``; a rerun with others is refused."""
+    name = ctx.settings.study_name
+    return ctx.open_study(
+        stage,
+        {keys.SCALE_SETTINGS: json.loads(json.dumps(settings))},  # as the storage gives it back
+        name=name if stage == keys.SCALE else f"{name}.compare",
         sampler=sampler,
     )
-    stored = study.user_attrs.get("jointnas:scale")
-    settings = json.loads(json.dumps(settings))
-    if stored is None:
-        study.set_user_attr("jointnas:scale", settings)
-    elif stored != settings:
-        diff = sorted(k for k in settings if stored.get(k) != settings[k])
-        raise ConfigError(f"study {name!r} was made with other settings ({diff}); use another")
-    return study
 
 
 class _Trainer:
     """Trains an architecture with the base's recipe on the shared seeds: mean accuracy."""
 
-    def __init__(
-        self, config: ScaleConfig, data: Dataset, space: EfficientNetSpace, recipe: Recipe | None
-    ) -> None:
-        self.config, self.data, self.space, self.recipe = config, data, space, recipe
-        self.task = {"num_classes": data.num_classes, "in_channels": data.in_channels}
+    def __init__(self, ctx: RunContext, space: EfficientNetSpace, recipe: Recipe | None) -> None:
+        self.ctx, self.space, self.recipe = ctx, space, recipe
+        self.config: ScaleConfig = ctx.settings  # type: ignore[assignment]
+        self.task = ctx.task
 
     def settings(self, base: EfficientNetArch) -> dict[str, Any]:
         """What both studies are stamped with: the base, the data and the training seeds."""
         c = self.config
-        out = {"base": dataclasses.asdict(base), "dataset": self.data.name, "seed": c.seed}
+        out = {"base": dataclasses.asdict(base), "dataset": self.ctx.data.name, "seed": c.seed}
         return {**out, "seeds": c.seeds, "batch_size": c.batch_size}
 
     def __call__(self, arch: EfficientNetArch, epochs: int) -> dict[str, Any]:
-        evaluator = TrainFromScratch(
-            data=self.data,
-            epochs=epochs,
-            device=self.config.device,
-            batch_size=self.config.batch_size,
-        )
+        evaluator = self.ctx.evaluator(epochs)
         runs = [
             evaluator.evaluate(
                 self.space, Candidate(arch, self.recipe), seed=trial_seed(self.config.seed, k)
@@ -282,7 +198,7 @@ def search_coefficients(
     settings.update(gamma_step=config.gamma_step, tolerance=config.tolerance)
     grid = {"alpha": list(config.alphas), "beta": list(config.betas)}
     sampler = optuna.samplers.GridSampler(grid, seed=config.seed)
-    study = _open(config, config.study_name, settings, sampler)
+    study = _open(train.ctx, keys.SCALE, settings, sampler)
     base_flops = arch_cost(base, **train.task).flops
 
     def objective(trial: optuna.Trial) -> float:
@@ -295,7 +211,7 @@ def search_coefficients(
         trial.set_user_attr("gamma", c.gamma)
         trial.set_user_attr("product", c.product)
         if c.gamma < 1 or abs(c.product / config.flops_ratio - 1) > config.tolerance:
-            trial.set_user_attr("skipped", "gamma < 1 or alpha*beta^2*gamma^2 off the budget")
+            trial.set_user_attr(keys.SKIPPED, "gamma < 1 or alpha*beta^2*gamma^2 off the budget")
             raise optuna.TrialPruned()
         attrs = train(compound(base, 1.0, c), config.search_epochs)
         attrs["realised_ratio"] = attrs["mflops"] * 1e6 / base_flops
@@ -339,7 +255,7 @@ def compare(
     """Step 2: base, compound and FLOPs-matched single-dimension models, one trial each in
     study ``NAME.compare`` (resumed by rule and phi); their table."""
     settings = {**train.settings(base), "epochs": config.epochs, "coefficients": c.__dict__}
-    study = _open(config, f"{config.study_name}.compare", settings)
+    study = _open(train.ctx, keys.SCALE_COMPARE, settings)
     finished = {
         (t.user_attrs["rule"], t.user_attrs["phi"]): t
         for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
@@ -366,17 +282,17 @@ def compare(
         try:
             result = train(arch, config.epochs)
         except TrainingDiverged as exc:
-            trial.set_user_attr("fail_reason", f"diverged: {exc}")
+            trial.set_user_attr(keys.FAIL_REASON, f"diverged: {exc}")
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             continue
         for key, value in result.items():
             trial.set_user_attr(key, value)
         study.tell(trial, result["val_acc"])
-    keys = {(rule, phi) for rule, phi, *_ in jobs}
+    wanted = {(rule, phi) for rule, phi, *_ in jobs}
     rows = [
         {k: v for k, v in t.user_attrs.items() if k != "val_accs"}
         for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-        if (t.user_attrs["rule"], t.user_attrs["phi"]) in keys
+        if (t.user_attrs["rule"], t.user_attrs["phi"]) in wanted
     ]
     return pd.DataFrame(rows).sort_values(["phi", "rule"], kind="stable").reset_index(drop=True)
 
@@ -407,9 +323,9 @@ def scale(
     ``config.dataset`` (tests pass a subset); ``progress`` shows bars. Resumes from the
     storage."""
     space, base, recipe = load_base(config.base)
-    if data is None:
-        data = load_dataset(config.dataset, seed=config.seed)
-    train = _Trainer(config, data, space, recipe)
+    ctx = RunContext.open(config, data=data)
+    data = ctx.data
+    train = _Trainer(ctx, space, recipe)
     if config.coefficients is not None:
         coefs, grid = Coefficients(*map(float, config.coefficients)), pd.DataFrame()
     else:

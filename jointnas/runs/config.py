@@ -8,36 +8,28 @@ worker or a later rerun rebuilds it from what the study stored.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from jointnas.errors import ConfigError
-from jointnas.runs.objective import Limits
+from jointnas.runs.context import LimitSettings, RunSettings
 from jointnas.runs.reward import MNASNET_EXPONENT, Reward
 from jointnas.spaces import DEFAULT_SPACE, get_space
 from jointnas.spaces.base import Space
 from jointnas.storage.backends import check_multiprocess_storage
 from jointnas.storage.devices import worker_devices
-from jointnas.training.trainer import resolve_device
 
 STAGES = ("coarse", "predictor", "fine", "final")
 
 
 @dataclass(frozen=True, kw_only=True)
-class RunConfig:
-    """Everything ``jointnas run`` needs; validated on construction."""
+class RunConfig(RunSettings, LimitSettings):
+    """Everything ``jointnas run`` needs; validated on construction. Storage, data, seed,
+    device, batch size and heartbeat are ``RunSettings``'; the limits ``LimitSettings``'."""
 
-    storage: str = "sqlite:///jointnas.db"
-    study_name: str = "jointnas"
     #: a registered space name (``jointnas spaces`` lists them) and its options
     space: str = DEFAULT_SPACE
     space_options: dict[str, Any] | None = None
-    dataset: str = "mnist5k"
     max_mflops: float | None = 2.0
-    max_params: int | None = None
-    max_acts: int | None = None
-    #: RegNet's complexity limits relative to each candidate's FLOPs f (GF): acts <= 6.5 sqrt(f)
-    #: M, params <= 3 + 5.5 f M (``Limits.regnet``)
-    regnet_limits: bool = False
     #: MnasNet reward target T: the study's value becomes accuracy * (MFLOPs / T) ^ w, a soft
     #: constraint beside the hard limits; None: the value is the accuracy
     target_mflops: float | None = None
@@ -48,12 +40,9 @@ class RunConfig:
     epochs: int = 2
     #: cosine schedule length when ``epochs`` stops early (calibrated runs); default ``epochs``
     schedule_epochs: int | None = None
-    seed: int = 0
-    device: str = "auto"
     #: devices the local workers take in turn (``--devices cuda:0,cuda:1``); None: ``device``,
     #: spread over every visible GPU when it is auto/cuda
     devices: tuple[str, ...] | None = None
-    batch_size: int = 128
     predictor: str = "xgboost"
     fine_generations: int = 20
     fine_population: int = 64
@@ -71,18 +60,19 @@ class RunConfig:
     #: quasi-random coarse trials before the sampler's surrogate takes over; None: the
     #: sampler's default, min(searched params + 1, 10)
     startup_trials: int | None = None
-    #: seconds between a running trial's heartbeats; None: no heartbeat (killed trials stay
-    #: RUNNING and are not retrained)
-    heartbeat: int | None = 60
     #: local worker processes for the coarse stage (needs PostgreSQL or a journal file)
     workers: int = 1
 
-    def __post_init__(self) -> None:
-        for name in ("trials", "epochs", "batch_size", "workers"):
-            if getattr(self, name) < 1:
-                raise ConfigError(
-                    f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}"
-                )
+    POSITIVE: ClassVar[tuple[str, ...]] = ("trials", "epochs", "workers", "startup_trials")
+    NON_NEGATIVE: ClassVar[tuple[str, ...]] = (
+        "fine_generations",
+        "fine_record",
+        "final_top",
+        "final_epochs",
+    )
+
+    def check(self) -> None:
+        super().check()
         if self.stop_after not in STAGES:
             raise ConfigError(f"unknown stage {self.stop_after!r}; choose one of {list(STAGES)}")
         if self.coarse_sampler not in ("coarse", "random"):
@@ -94,19 +84,10 @@ class RunConfig:
         for name in ("fine_population", "fine_children"):
             if getattr(self, name) < 2:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 2")
-        for name in ("fine_generations", "fine_record", "final_top", "final_epochs"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"--{name.replace('_', '-')} must be >= 0")
-        if self.startup_trials is not None and self.startup_trials < 1:
-            raise ConfigError(f"--startup-trials must be >= 1, got {self.startup_trials}")
-        if self.heartbeat is not None and self.heartbeat < 1:
-            raise ConfigError(f"heartbeat must be >= 1 second, got {self.heartbeat}")
         if self.schedule_epochs is not None and self.schedule_epochs < self.epochs:
             raise ConfigError(
                 f"schedule_epochs ({self.schedule_epochs}) must be >= epochs ({self.epochs})"
             )
-        if not self.study_name.strip():
-            raise ConfigError("--study must be a non-empty name")
         check_multiprocess_storage(self.storage, self.workers)
         if self.target_mflops is None and (self.reward_alpha, self.reward_beta) != (
             MNASNET_EXPONENT,
@@ -115,13 +96,8 @@ class RunConfig:
             raise ConfigError("--reward-exponent needs --target-mflops T (the reward's target)")
         try:
             self.reward  # noqa: B018 (validates the reward)
-            self.limits  # noqa: B018 (validates the limits)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-        try:
-            resolve_device(self.device)
-        except (ValueError, RuntimeError) as exc:  # torch raises RuntimeError for "gpu"
-            raise ConfigError(f"--device {self.device!r}: {str(exc).splitlines()[0]}") from None
         if self.devices is not None:
             if self.workers < 2:
                 raise ConfigError("--devices spreads local workers: give it with --workers N > 1")
@@ -138,15 +114,6 @@ class RunConfig:
         except ValueError as exc:
             what = "--fix-arch" if self.fix_arch else "--space"
             raise ConfigError(f"{what}: {exc}") from None
-
-    @property
-    def limits(self) -> Limits:
-        return Limits(
-            mflops=self.max_mflops,
-            params=self.max_params,
-            acts=self.max_acts,
-            regnet=self.regnet_limits,
-        )
 
     @property
     def reward(self) -> Reward | None:

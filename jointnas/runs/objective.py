@@ -9,7 +9,6 @@ user attr). A diverged training fails only its own trial, with the reason kept.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import socket
 from collections.abc import Mapping, Sequence
@@ -22,6 +21,7 @@ import optuna
 import torch
 
 from jointnas import files
+from jointnas.constraints import Limits
 from jointnas.errors import JointNASError
 from jointnas.evaluators.base import Evaluator
 from jointnas.runs.reward import Reward
@@ -29,8 +29,6 @@ from jointnas.spaces.base import Space
 from jointnas.spaces.nets.blocks import Cost
 from jointnas.storage import keys
 from jointnas.training.trainer import TrainingDiverged
-
-LIMIT_KEYS = keys.COST_KEYS
 
 
 class CandidateRejected(JointNASError):
@@ -40,91 +38,6 @@ class CandidateRejected(JointNASError):
 class DuplicateCandidate(CandidateRejected):
     """Another trial of the same stage trains or trained this exact candidate (two workers drew
     it at the same moment): this trial is not trained and does not use up the budget."""
-
-
-#: constraint names of RegNet's complexity limits (``Limits(regnet=True)``)
-REGNET_KEYS = ("regnet_acts", "regnet_params")
-
-
-def regnet_max_acts(flops: Any) -> Any:
-    """RegNet's activation cap for a model of ``flops`` multiply-adds: 6.5 * sqrt(f) M
-    activations, f in GFLOPs (Radosavovic et al., 2020, the design-space comparison's
-    constraint), as a count: 6.5e6 * sqrt(flops / 1e9). Floats or per-candidate arrays."""
-    return 6.5e6 * np.sqrt(np.asarray(flops, dtype=float) / 1e9)
-
-
-def regnet_max_params(flops: Any) -> Any:
-    """RegNet's parameter cap for a model of ``flops`` multiply-adds: 3 + 5.5 * f M params,
-    f in GFLOPs, as a count: 3e6 + 5.5e6 * flops / 1e9. Floats or per-candidate arrays."""
-    return 3e6 + 5.5e6 * np.asarray(flops, dtype=float) / 1e9
-
-
-def _plain(value: Any) -> Any:
-    """A 0-d numpy result as a Python float (JSON, Optuna); arrays as they are."""
-    return float(value) if np.ndim(value) == 0 else value
-
-
-@dataclass(frozen=True, kw_only=True)
-class Limits:
-    """Resource limits; ``None`` means unconstrained. Constraint values are cost - limit.
-
-    ``regnet`` adds RegNet's complexity limits, relative to each candidate's own FLOPs f (in
-    GF): acts <= 6.5 * sqrt(f) M and params <= 3 + 5.5 * f M, as two more constraints
-    (``REGNET_KEYS``) whose values are counts like ``--max-acts``'s: acts - 6.5e6 * sqrt(f)
-    and params - (3e6 + 5.5e6 * f)."""
-
-    mflops: float | None = None
-    params: int | None = None
-    acts: int | None = None
-    regnet: bool = False
-
-    def __post_init__(self) -> None:
-        for key in LIMIT_KEYS:
-            value = getattr(self, key)
-            if value is not None and not value > 0:
-                raise ValueError(f"--max-{key} must be > 0, got {value}")
-        if not isinstance(self.regnet, bool):
-            raise ValueError(f"regnet must be True or False, got {self.regnet!r}")
-
-    def active(self) -> dict[str, float]:
-        """The fixed limits that are set (name -> limit); RegNet's come after them."""
-        return {k: float(getattr(self, k)) for k in LIMIT_KEYS if getattr(self, k) is not None}
-
-    def names(self) -> list[str]:
-        """Constraint names, in ``values()`` order: the fixed limits, then RegNet's."""
-        return [*self.active(), *(REGNET_KEYS if self.regnet else ())]
-
-    def fixed_values(self, c: Cost) -> list[Any]:
-        """cost - limit of each fixed limit, in ``active()`` order."""
-        measured = {"mflops": c.mflops, "params": c.params, "acts": c.acts}
-        return [measured[k] - limit for k, limit in self.active().items()]
-
-    def values(self, c: Cost) -> list[Any]:
-        """Constraint values (feasible when all <= 0), in ``names()`` order; floats for one
-        candidate, arrays for a batch (``Space.cost_batch``)."""
-        values = self.fixed_values(c)
-        if self.regnet:
-            values.append(_plain(np.asarray(c.acts, dtype=float) - regnet_max_acts(c.flops)))
-            values.append(_plain(np.asarray(c.params, dtype=float) - regnet_max_params(c.flops)))
-        return values
-
-    def describe(self) -> dict[str, Any]:
-        """JSON-able, for people and the study attrs: each limit, RegNet's as formulas."""
-        out: dict[str, Any] = dict(self.active())
-        if self.regnet:
-            out["regnet_acts"] = "acts <= 6.5 * sqrt(GFLOPs) M"
-            out["regnet_params"] = "params <= 3 + 5.5 * GFLOPs M"
-        return out
-
-
-def params_key(params: Mapping[str, Any]) -> str:
-    """A candidate's identity as text: equal params, equal key (order and types aside)."""
-    return json.dumps(dict(params), sort_keys=True, default=str)
-
-
-def trial_seed(seed: int, number: int) -> int:
-    """A per-trial seed derived from the study seed: stable across resumes and workers."""
-    return int(np.random.SeedSequence([seed, number]).generate_state(1)[0])
 
 
 def save_weights(model: torch.nn.Module, directory: str, trial: optuna.Trial) -> str:
@@ -207,10 +120,7 @@ class Objective:
         c = self.space.cost_batch(
             X, num_classes=self.evaluator.num_classes, in_channels=self.evaluator.in_channels
         )
-        values = self.limits.values(c)
-        if not values:
-            return np.zeros((len(X), 0))
-        return np.stack([np.asarray(v, dtype=float) for v in values], axis=1)
+        return self.limits.matrix(c)
 
     def __call__(self, trial: optuna.Trial) -> float:
         # first, so a process killed at any later point can be matched to its running trial
@@ -229,11 +139,12 @@ class Objective:
             raise CandidateRejected(reason)
         if self.dedupe:
             self._refuse_twins(trial)
-        seed = trial_seed(self.seed, trial.number)
+        seed = keys.trial_seed(self.seed, trial.number)
         checkpoint = None
         if self.checkpoint_dir is not None:
-            digest = int(hashlib.sha256(params_key(trial.params).encode()).hexdigest()[:15], 16)
-            seed = trial_seed(self.seed, digest)
+            key = keys.params_key(trial.params).encode()
+            digest = int(hashlib.sha256(key).hexdigest()[:15], 16)
+            seed = keys.trial_seed(self.seed, digest)
             checkpoint = Path(self.checkpoint_dir) / f"{self.stage}-{digest:015x}.pt"
         try:
             result = self.evaluator.evaluate(

@@ -15,19 +15,20 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from jointnas.errors import InfeasibleConstraintError
-from jointnas.runs.objective import Limits
+from jointnas.constraints import Mask, draw_feasible, uniform_rows
 from jointnas.samplers.operators import Genes, breed, one_fifth_rule, success_rate
 from jointnas.samplers.support import predict_rows
-from jointnas.spaces.base import Space
-from jointnas.spaces.encoding import Params
-from jointnas.spaces.nets.cost import cost_batch
 
-Feasible = Callable[[np.ndarray], np.ndarray]
+if TYPE_CHECKING:  # types only: a search on a shipped predictor imports no network code
+    from jointnas.spaces.base import Space
+    from jointnas.spaces.encoding import Params
+
+#: encoded rows -> feasible row mask (``jointnas.constraints.cost_feasibility`` makes one)
+Feasible = Mask
 
 
 class MatrixPredictor(Protocol):
@@ -71,39 +72,6 @@ class BestPerArch:
     def top(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         ranked = sorted(self.best.values(), key=lambda v: -v[0])[:k]
         return np.array([r for _, r in ranked]), np.array([s for s, _ in ranked])
-
-
-def cost_feasibility(
-    space: Space, limits: Limits, *, num_classes: int, in_channels: int
-) -> Feasible:
-    """Row mask of encoded candidates within ``limits``, by the vectorised analytic cost."""
-
-    def feasible(X: np.ndarray) -> np.ndarray:
-        c = cost_batch(space, X, num_classes=num_classes, in_channels=in_channels)
-        ok = np.ones(len(X), dtype=bool)
-        for value in limits.values(c):  # cost - limit per active limit, as the objective's
-            ok &= np.asarray(value) <= 0
-        return ok
-
-    return feasible
-
-
-def random_feasible(
-    space: Space, n: int, feasible: Feasible, rng: np.random.Generator, *, max_draws: int = 200_000
-) -> np.ndarray:
-    """``n`` uniform random feasible encoded rows (capped rejection, batch by batch)."""
-    enc, got, drawn = space.encoder, [], 0
-    while sum(len(x) for x in got) < n:
-        if drawn >= max_draws:
-            have = sum(len(x) for x in got)
-            raise InfeasibleConstraintError(
-                f"only {have} of {drawn} random candidates satisfied the constraint"
-            )
-        batch = max(4 * n, 1024)
-        X = enc.encode_columns(enc.unit_columns(rng.random((batch, len(enc.names)))))
-        drawn += batch
-        got.append(X[feasible(X)])
-    return np.concatenate(got)[:n]
 
 
 def _row_keys(X: np.ndarray) -> np.ndarray:
@@ -163,7 +131,10 @@ def fine_search(
         pop = enc.snap(np.asarray(init, dtype=float))
         pop = pop[feasible(pop) & _unique_new(pop, np.empty((0, enc.width)))][:population]
     if len(pop) < population:
-        extra = random_feasible(space, population - len(pop), feasible, rng)
+        want = population - len(pop)
+        extra = draw_feasible(
+            uniform_rows(enc, rng), want, feasible, max_draws=200_000, first=max(4 * want, 1024)
+        )
         pop = np.concatenate([pop, extra])
     scores = predict_rows(predictor, pop)
     scored, history = len(pop), []

@@ -18,16 +18,18 @@ import optuna
 from optuna.trial import TrialState, create_trial
 
 from jointnas import files
+from jointnas.constraints import Limits, cost_feasibility
 from jointnas.predictors import KINDS, Predictor, PredictorError, Task, load_predictor
 from jointnas.predictors.card import write_card
 from jointnas.predictors.table import study_table
-from jointnas.runs.objective import Limits, Objective, params_key
+from jointnas.runs.objective import Objective
 from jointnas.runs.reward import Reward, RewardScorer
-from jointnas.runs.search import BestPerArch, cost_feasibility, fine_search
+from jointnas.runs.search import BestPerArch, fine_search
 from jointnas.samplers.support import predict_rows
 from jointnas.spaces.base import Space
 from jointnas.storage import keys
 from jointnas.storage.budget import counts_toward_budget
+from jointnas.storage.keys import params_key
 from jointnas.training.data import Dataset
 from jointnas.training.trainer import TrainingDiverged
 
@@ -229,7 +231,7 @@ def write_artifacts(
     completed final trial; ``final.csv`` for all of them."""
     import pandas as pd
 
-    from jointnas.tools.export import candidate_summary
+    from jointnas.storage.candidates import candidate_summary
 
     done = [t for t in finals if t.state == TrialState.COMPLETE]
     if not done:

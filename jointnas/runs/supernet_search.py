@@ -16,59 +16,60 @@ feasible random.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import optuna
 from optuna.trial import TrialState
 
+from jointnas.constraints import Limits
 from jointnas.errors import ConfigError
-from jointnas.evaluators import InheritWeights, TrainFromScratch
-from jointnas.runs.objective import CandidateRejected, Limits, Objective, params_key
-from jointnas.runs.pipeline import check_reachable, stamp
+from jointnas.evaluators import InheritWeights
+from jointnas.runs.context import LimitSettings, RunContext, RunSettings, check_reachable
+from jointnas.runs.objective import CandidateRejected, Objective
 from jointnas.runs.stages import final_stage, write_artifacts
 from jointnas.samplers import AdaptiveGeneticSampler, FeasibleSampler
 from jointnas.spaces.recipe import Recipe
 from jointnas.spaces.shufflenet_choice import ShuffleChoiceSpace
 from jointnas.storage import keys
-from jointnas.storage.backends import open_storage
-from jointnas.storage.layout import open_stage_study
+from jointnas.storage.keys import params_key
 from jointnas.supernet.model import Supernet
 from jointnas.training.data import Dataset
 
-SUPERNET = "supernet"  #: the stage of supernet-scored trials
-SUPERNET_RECORD = "jointnas:supernet"  #: on the search study: which supernet scored it
+SUPERNET = keys.SUPERNET  #: the stage of supernet-scored trials
+SUPERNET_RECORD = keys.SUPERNET_RECORD  #: on the search study: which supernet scored it
 SAMPLERS = ("genetic", "nsga2", "random")
 
 
 @dataclass(frozen=True, kw_only=True)
-class SearchConfig:
-    """How the supernet is searched and the winners retrained."""
+class SearchConfig(RunSettings, LimitSettings):
+    """How the supernet is searched and the winners retrained (``jointnas supernet search``);
+    storage, data, seed, device and limits are the shared ``RunSettings``/``LimitSettings``."""
 
+    study_name: str = "supernet"
+    #: a supernet search is one process; heartbeats are for trainings other processes retry
+    heartbeat: int | None = None
     trials: int = 200
     sampler: str = "genetic"
     population: int = 20
     #: training images each subnet's BN statistics are recomputed on (0: inherited ones)
     recal_images: int = 1024
-    seed: int = 0
     final_top: int = 3
     final_epochs: int = 10
-    batch_size: int = 128
-    device: str = "auto"
+    out: str = "jointnas-supernet"
 
-    def __post_init__(self) -> None:
+    POSITIVE: ClassVar[tuple[str, ...]] = ("trials", "population")
+    NON_NEGATIVE: ClassVar[tuple[str, ...]] = ("recal_images", "final_top", "final_epochs")
+
+    def check(self) -> None:
+        super().check()
         if self.sampler not in SAMPLERS:
             raise ConfigError(f"sampler must be one of {SAMPLERS}, got {self.sampler!r}")
-        for name in ("trials", "population", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("recal_images", "final_top", "final_epochs"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)
@@ -129,29 +130,34 @@ def search_supernet(
     space: ShuffleChoiceSpace,
     data: Dataset,
     *,
-    storage: optuna.storages.BaseStorage | str,
-    study_name: str,
-    limits: Limits,
     config: SearchConfig = SearchConfig(),
+    storage: optuna.storages.BaseStorage | str | None = None,
+    study_name: str | None = None,
+    limits: Limits | None = None,
     pool: Sequence[Sequence[int]] = (),
     recipe: Recipe | None = None,
-    out: str | Path = "jointnas-supernet",
+    out: str | Path | None = None,
     progress: bool = True,
 ) -> SearchResult:
     """Score ``config.trials`` feasible subnets of ``supernet`` on ``data`` (resuming: only the
     missing ones), starting from the ``pool`` paths, then train the ``final_top`` best from
-    scratch for ``final_epochs`` with ``recipe`` (the supernet's, by default SPOS's)."""
+    scratch for ``final_epochs`` with ``recipe`` (the supernet's, by default SPOS's).
+    ``storage``, ``study_name``, ``limits`` and ``out``, when given, stand in for the
+    config's."""
+    given = {"study_name": study_name, "out": None if out is None else str(out)}
     if isinstance(storage, str):
-        storage = open_storage(storage)
+        given["storage"] = storage
+    config = dataclasses.replace(config, **{k: v for k, v in given.items() if v is not None})
+    ctx = RunContext.open(config, data=data, storage=None if isinstance(storage, str) else storage)
+    limits = ctx.limits if limits is None else limits
     evaluator = InheritWeights(
         supernet=supernet, data=data, recal_images=config.recal_images, device=config.device
     )
     objective = Objective(
         space=space, evaluator=evaluator, limits=limits, seed=config.seed, stage=SUPERNET
     )
-    task = {"num_classes": data.num_classes, "in_channels": data.in_channels}
-    check_reachable(space, limits, task, objective.constraint, config.seed)
-    common = stamp(space, data, config.seed)
+    check_reachable(space, limits, ctx.task, objective.constraint, config.seed)
+    common = ctx.stamp(space)
     record = {
         "digest": supernet_digest(supernet),
         "recal_images": config.recal_images,
@@ -160,9 +166,7 @@ def search_supernet(
     sampler = make_sampler(
         config.sampler, objective, seed=config.seed, population=config.population
     )
-    study = open_stage_study(
-        storage,
-        study_name,
+    study = ctx.open_study(
         keys.COARSE,
         {**common, SUPERNET_RECORD: record},
         sampler=sampler,
@@ -190,14 +194,11 @@ def search_supernet(
     best = sorted(scored(study), key=lambda t: -t.value)
     if config.final_top == 0 or config.final_epochs == 0:
         return SearchResult(study, [], None)
-    out = Path(out)
+    out = Path(config.out)
     final = Objective(
         space=space,
-        evaluator=TrainFromScratch(
-            data=data,
-            epochs=config.final_epochs,
-            device=config.device,
-            batch_size=config.batch_size,
+        evaluator=ctx.evaluator(
+            config.final_epochs,
             default_recipe=recipe or Recipe(lr=0.1, weight_decay=4e-5, label_smoothing=0.1),
         ),
         limits=limits,
@@ -207,9 +208,7 @@ def search_supernet(
         weights_dir=str(out / "weights"),
         checkpoint_dir=str(out / "checkpoints"),
     )
-    final_study = open_stage_study(
-        storage,
-        study_name,
+    final_study = ctx.open_study(
         keys.FINAL,
         {**common, keys.FINAL_EPOCHS: config.final_epochs},
         sampler=optuna.samplers.RandomSampler(seed=config.seed),

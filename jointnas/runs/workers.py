@@ -4,7 +4,7 @@ A run stores the settings every worker must share (space, data, limits, budget, 
 the study (user attr ``jointnas:run``), so a worker needs only the storage URL and the study
 name: on another machine, ``jointnas worker --storage postgresql+psycopg://... --study NAME``
 joins and trains candidates until the study holds its budget of coarse trials. The budget is
-counted in the storage (``pipeline.StopAtBudget``), trials of killed workers are failed by the
+counted in the storage (``coarse.StopAtBudget``), trials of killed workers are failed by the
 heartbeat (or at once by ``launch``, for its own children: ``supervise.fail_worker_trials``) and
 retrained by the survivors, and two workers never train the same candidate
 (``objective.Objective._refuse_twins``). On a machine with several GPUs, ``launch`` spreads its
@@ -24,12 +24,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
 
 import optuna
 
 from jointnas.errors import ConfigError
+from jointnas.runs.coarse import SHARED, coarse_loop, coarse_objective, coarse_sampler
 from jointnas.runs.config import RunConfig
+from jointnas.runs.context import RunContext
 from jointnas.storage import keys
 from jointnas.storage.backends import load_study
 from jointnas.storage.devices import visible_gpu_count, worker_devices
@@ -37,32 +38,6 @@ from jointnas.storage.layout import check_layout, study_space
 from jointnas.storage.supervise import drop_unneeded_retries, fail_worker_trials
 
 RUN_ATTR = keys.RUN
-#: RunConfig fields a worker takes from the study; it brings only storage, study and device
-SHARED = (
-    "space",
-    "space_options",
-    "dataset",
-    "max_mflops",
-    "max_params",
-    "max_acts",
-    "regnet_limits",
-    "target_mflops",
-    "reward_alpha",
-    "reward_beta",
-    "trials",
-    "epochs",
-    "schedule_epochs",
-    "seed",
-    "batch_size",
-    "fix_arch",
-    "coarse_sampler",
-    "startup_trials",
-    "heartbeat",
-)
-
-
-def shared_settings(config: Any) -> dict[str, Any]:
-    return {k: getattr(config, k) for k in SHARED}
 
 
 def worker_config(storage: str, study_name: str, *, device: str = "auto") -> RunConfig:
@@ -85,6 +60,24 @@ def worker_config(storage: str, study_name: str, *, device: str = "auto") -> Run
     return RunConfig(
         **shared, storage=storage, study_name=study_name, device=device, stop_after="coarse"
     )
+
+
+def work(
+    storage: str, study_name: str, *, device: str = "auto", progress: bool = True
+) -> optuna.Study:
+    """What ``jointnas worker`` runs: join the coarse study the run's starter stamped, and
+    train candidates until it holds its budget. Only the coarse loop: the limits, the stamp
+    and the reward were checked once by ``pipeline.run``."""
+    config = worker_config(storage, study_name, device=device)
+    ctx = RunContext.open(config)
+    objective = coarse_objective(config, ctx, config.build_space())
+    study = optuna.load_study(
+        study_name=study_name,
+        storage=ctx.storage,
+        sampler=coarse_sampler(config, objective),
+        pruner=optuna.pruners.NopPruner(),
+    )
+    return coarse_loop(study, objective, config.trials, progress=progress)
 
 
 def _exit_reason(worker: str, code: int) -> str:

@@ -16,8 +16,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.stats import qmc
 
-from jointnas.errors import InfeasibleConstraintError
-from jointnas.samplers.support import Constraint, is_feasible
+from jointnas.constraints import draw_feasible, is_feasible, values_mask
+from jointnas.samplers.support import Constraint
 from jointnas.spaces.encoding import Encoder, Params
 
 #: encoded rows (n, width) -> constraint values (n, m) or (n,), feasible when all <= 0
@@ -34,21 +34,8 @@ def sobol(d: int, seed: Any) -> qmc.Sobol:
         return qmc.Sobol(d, scramble=True, seed=rng)
 
 
-def chunk_size(generated: int, budget: int, first: int) -> int:
-    """Next Sobol draw: a power of two first, then as many as drawn so far, so the totals stay
-    powers of two (Sobol's balance) until the budget cuts the last draw short."""
-    if generated == 0:
-        return 1 << (min(first, budget).bit_length() - 1)
-    return min(generated, budget)
-
-
-def tightness(tried: int, fixed: Mapping[str, Any]) -> str:
-    given = f" together with the trial's fixed params {dict(fixed)}" if fixed else ""
-    return (
-        f"0 of {tried} quasi-random candidates satisfied the constraint{given}: the feasible "
-        f"region is smaller than 1/{tried} of the search space; loosen the constraint (or raise "
-        "max_tries)"
-    )
+def _fixed_note(fixed: Mapping[str, Any]) -> str:
+    return f" together with the trial's fixed params {dict(fixed)}" if fixed else ""
 
 
 class Checker:
@@ -81,15 +68,8 @@ class Checker:
         if not ok.any():
             return ok
         if self.constraint_batch is not None:
-            values = np.asarray(self.constraint_batch(X[ok]), dtype=float)
-            if values.ndim == 1:
-                values = values[:, None]
-            if values.ndim != 2 or len(values) != ok.sum():
-                raise ValueError(
-                    f"constraint_batch returned shape {values.shape} for {ok.sum()} rows; "
-                    "expected (rows, constraints)"
-                )
-            ok[ok] = np.all(values <= 0, axis=1)
+            values = self.constraint_batch(X[ok])
+            ok[ok] = values_mask(values, int(ok.sum()), source="constraint_batch")
         elif self.constraint is not None:
             idx = np.flatnonzero(ok)
             for i, params in zip(idx, self.encoder.decode(X[idx]), strict=True):
@@ -109,21 +89,21 @@ class Checker:
 
 
 def feasible_pool(checker: Checker, engine: qmc.Sobol, want: int, max_tries: int) -> np.ndarray:
-    """Up to ``want`` feasible rows of one Sobol sequence within ``max_tries`` draws; raises
-    when none is feasible."""
-    first = max(FIRST_CHUNK, 1 << max(want - 1, 0).bit_length())
-    found: list[np.ndarray] = []
-    n = tried = 0
-    while n < want and tried < max_tries:
-        size = chunk_size(tried, max_tries - tried, first)
-        X = checker.draw(engine, size)
-        X = X[checker(X)]
-        found.append(X)
-        n += len(X)
-        tried += size
-    if not n:
-        raise InfeasibleConstraintError(tightness(tried, checker.fixed))
-    return np.concatenate(found)[:want]
+    """Up to ``want`` feasible rows of one Sobol sequence within ``max_tries`` draws (the shared
+    ``draw_feasible``, in power-of-two chunks for Sobol's balance); raises when none is
+    feasible, saying how small the feasible region is."""
+    return draw_feasible(
+        lambda k: checker.draw(engine, k),
+        want,
+        checker,
+        max_draws=max_tries,
+        first=max(FIRST_CHUNK, 1 << max(want - 1, 0).bit_length()),
+        enough=1,
+        kind="quasi-random",
+        what="the constraint" + _fixed_note(checker.fixed),
+        hint=f"the feasible region is smaller than 1/{max_tries} of the search space; loosen the "
+        "constraint (or raise max_tries)",
+    )
 
 
 def _partial_row(encoder: Encoder, values: Mapping[str, Any]) -> np.ndarray:

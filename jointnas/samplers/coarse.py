@@ -35,15 +35,9 @@ from optuna.search_space import IntersectionSearchSpace
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial
 
+from jointnas.constraints import chunk_size
 from jointnas.samplers import acquisition as acq
-from jointnas.samplers.candidates import (
-    FIRST_CHUNK,
-    BatchConstraint,
-    Checker,
-    chunk_size,
-    feasible_pool,
-    sobol,
-)
+from jointnas.samplers.candidates import FIRST_CHUNK, BatchConstraint, Checker, feasible_pool, sobol
 from jointnas.samplers.coarse_setup import Settings, check_settings, default_surrogate
 from jointnas.samplers.coarse_trials import (
     PROPOSAL_ATTR,

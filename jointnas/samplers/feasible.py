@@ -2,7 +2,8 @@
 
 JointNAS never trains a candidate that breaks the resource limit: the limit is analytic, so it is
 checked before the trial starts. ``FeasibleSampler`` is the plain Optuna sampler for that, and
-``sample_feasible`` the capped rejection loop that the coarse-search sampler builds on.
+``sample_feasible`` its draw of one feasible candidate for a per-candidate constraint
+(``jointnas.constraints.draw_feasible`` underneath, the one capped rejection loop).
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from optuna.samplers import BaseSampler
 from optuna.study import Study
 from optuna.trial import FrozenTrial
 
-from jointnas.errors import InfeasibleConstraintError
-from jointnas.samplers.support import Constraint, RandomFallback, fresh_seed, is_feasible
+from jointnas.constraints import draw_feasible, is_feasible
+from jointnas.samplers.support import Constraint, RandomFallback, fresh_seed
 from jointnas.spaces.encoding import Encoder, Params
 
 __all__ = ["Constraint", "FeasibleSampler", "is_feasible", "sample_feasible"]
@@ -32,18 +33,29 @@ def sample_feasible(
     batch: int = 256,
 ) -> Params:
     """First feasible candidate among uniform random draws; capped, with an error that says
-    how tight the constraint is."""
-    tried = 0
-    while tried < max_tries:
-        n = min(batch, max_tries - tried)
-        for params in encoder.from_unit(rng.random((n, len(encoder.names)))):
+    how tight the constraint is.
+
+    The shared ``draw_feasible`` runs on unit-cube points (``batch`` first, then doubling), so
+    the params are ``from_unit``'s exactly; the check stops at the first feasible point of a
+    chunk, so a per-candidate constraint is called as often as one at a time would be."""
+
+    def first_feasible(U: np.ndarray) -> np.ndarray:
+        mask = np.zeros(len(U), dtype=bool)
+        for i, params in enumerate(encoder.from_unit(U)):
             if is_feasible(constraint(params)):
-                return params
-        tried += n
-    raise InfeasibleConstraintError(
-        f"no feasible candidate in {max_tries} random draws: the constraint admits less than "
-        f"1 in {max_tries} of the space; loosen the limit"
+                mask[i] = True
+                break  # one is wanted: the rest of the chunk is never checked
+        return mask
+
+    U = draw_feasible(
+        lambda k: rng.random((k, len(encoder.names))),
+        1,
+        first_feasible,
+        max_draws=max_tries,
+        first=batch,
+        hint=f"it admits less than 1 in {max_tries} of the space; loosen the limit",
     )
+    return encoder.from_unit(U)[0]
 
 
 class FeasibleSampler(BaseSampler):

@@ -34,6 +34,7 @@ from optuna.search_space import IntersectionSearchSpace
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
+from jointnas.constraints import is_feasible
 from jointnas.samplers.breeding import Breeder, Child
 from jointnas.samplers.generations import Generations, View
 from jointnas.samplers.operators import (
@@ -49,7 +50,6 @@ from jointnas.samplers.support import (
     RandomFallback,
     check_single_objective,
     fresh_seed,
-    is_feasible,
     is_int,
     is_real,
 )

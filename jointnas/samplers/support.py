@@ -2,10 +2,10 @@
 
 ``FeasibleSampler``, ``CoarseSampler`` and ``AdaptiveGeneticSampler`` each propose whole
 candidates of one fixed search space, and must behave alike at the edges: one convention for a
-cheap constraint (Optuna's: feasible when every value is <= 0), one kind of fresh seed when none
-is given, one refusal of multi-objective studies where a sampler ranks by one value, and one
-random fallback, with a warning, for a parameter the sampler did not propose. Keeping these
-once keeps those edges identical across samplers.
+cheap constraint (Optuna's: feasible when every value is <= 0, ``jointnas.constraints``), one
+kind of fresh seed when none is given, one refusal of multi-objective studies where a sampler
+ranks by one value, and one random fallback, with a warning, for a parameter the sampler did not
+propose. Keeping these once keeps those edges identical across samplers.
 """
 
 from __future__ import annotations
@@ -25,11 +25,6 @@ from optuna.trial import FrozenTrial
 Constraint = Callable[[Mapping[str, Any]], Sequence[float]]
 
 _LOG = optuna.logging.get_logger(__name__)
-
-
-def is_feasible(values: Sequence[float]) -> bool:
-    """Optuna's convention: feasible when every constraint value is <= 0."""
-    return all(v <= 0 for v in values)
 
 
 def fresh_seed() -> int:

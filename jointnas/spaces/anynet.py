@@ -16,7 +16,7 @@ multiplier b_i (pycls's ``bot_mul``: bottleneck width = w_i * b_i, i.e. the pape
 Two layouts: ``small`` (default: 28 px input, stem stride 1, 3 stages, widths <= 128) so a
 candidate trains in seconds on a CPU, for the EDF and JointNAS runs here; ``imagenet`` (224 px,
 stem 3x3 s2 of width 32, 4 stages, d_i <= 16, w_i <= 1024) is the paper's box. The training recipe
-is searched jointly, on the same axes as FBNetV3 (``recipe_distributions``).
+is searched jointly, on the axes every joint space shares (``recipe_axes``).
 
 The frame, recipe, pinning and structure keys are ``staged.StagedSpace``'s, shared with RegNet.
 """
@@ -30,10 +30,9 @@ from typing import Any
 import numpy as np
 from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
 
-from jointnas.spaces.nets.anynet import AnyNetArch, batch_cost, build, net_cost
+from jointnas.spaces.nets.anynet import AnyNetArch, arch_cost, batch_cost, build
 from jointnas.spaces.nets.blocks import Cost
-from jointnas.spaces.nets.cost import cost
-from jointnas.spaces.nets.model import build_model
+from jointnas.spaces.nets.network import Network
 from jointnas.spaces.registry import register
 from jointnas.spaces.staged import Layout, StagedSpace
 
@@ -118,6 +117,7 @@ class AnyNetSpace(StagedSpace):
     """AnyNetX-A..E (``design``), jointly with the training recipe."""
 
     layouts = LAYOUTS
+    network = Network(AnyNetArch, build, arch_cost)
 
     def __init__(
         self,
@@ -225,7 +225,7 @@ class AnyNetSpace(StagedSpace):
 
     def cost_batch(self, X: Any, *, num_classes: int, in_channels: int) -> Cost:
         """Vectorised twin: the stage count is fixed, so blocks past a depth are masked."""
-        cols = self._value_columns(np.asarray(X, dtype=float))
+        cols = self.value_columns(X)
         d, w, b, g = (np.stack(v, axis=1) for v in self._stage_values(cols.__getitem__))
         lay = self.layout
         return batch_cost(
@@ -253,8 +253,6 @@ def _factory(design: str) -> Callable[..., AnyNetSpace]:
     return make
 
 
-cost.register(AnyNetArch, net_cost)
-build_model.register(AnyNetArch, build)
 for _design, _spec in DESIGNS.items():
     register(
         f"anynetx-{_design}",

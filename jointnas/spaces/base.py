@@ -7,10 +7,13 @@ distributions here, once. What a space module brings itself:
 * ``distributions``, ``decode`` and its inverse ``to_params`` (the data);
 * ``recipe_names``: the architecture/recipe split (``arch_names`` / ``arch_params``); the
   recipe decodes into the shared ``jointnas.Recipe`` (or None: the evaluator's default);
-* ``cost(arch, ...)``: the exact analytic cost (MFLOPs, params, activations) of the network;
+* ``cost(arch, ...)``: the exact analytic cost (MFLOPs, params, activations) of the network,
+  and ``build_model(arch, ...)``: the torch network. Either as methods, or by declaring the
+  class attribute ``network = Network(ArchType, build, cost)``: defining the class then
+  enters the pair in the table behind ``jointnas.cost(arch)`` / ``jointnas.build_model``, so
+  the registered name stays a space's one registration;
 * ``cost_batch(X, ...)``: optionally, a vectorised twin over an encoded population (the base
   class falls back to ``cost`` row by row, so a space without one still works everywhere);
-* ``build_model(arch, ...)``: the torch network;
 * ``smallest_params()`` / ``largest_params()``: the cheapest and dearest candidates (for the
   impossible-limit message and ``jointnas spaces``); the base class takes each numeric at its
   low (high) end and each categorical's first (last) choice, which a space overrides where cost
@@ -18,8 +21,13 @@ distributions here, once. What a space module brings itself:
 * optionally ``layers(arch, ...)``: the rows of ``jointnas describe`` (default: the network's
   top-level modules, counted by fvcore).
 
+Spaces with a ``fix=`` option (pinning parameters, e.g. the whole architecture for AutoTrain)
+split their spec with ``set_spec`` and finish ``to_params`` with ``searched``, so a pinned
+name, the ``-fixed`` name suffix and ``recipe_names`` mean the same in all of them.
+
 A space module registers a factory with ``jointnas.spaces.register`` when it is imported; the
-pipeline, stages, objective, CLI, workers and predictors only ever see this contract.
+pipeline, stages, objective, CLI, workers and predictors only ever see this contract, and
+``jointnas.testing.check_space`` checks it.
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 import optuna
@@ -42,23 +50,29 @@ from optuna.distributions import (
     distribution_to_json,
 )
 
-from jointnas.spaces.encoding import Encoder, Params
-from jointnas.spaces.nets.blocks import Cost
+from jointnas.spaces.encoding import Encoder, Params, pin
+from jointnas.spaces.nets.blocks import Cost, Part
+from jointnas.spaces.nets.network import Network, add_network
 
 COST_FIELDS = ("flops", "params", "acts")
+#: appended to a space's ``name`` when ``fix`` pins parameters (artifacts written before spaces
+#: were recorded with their options name the space this way: ``registry.space_from_legacy``)
+FIXED_SUFFIX = "-fixed"
 ArchT = TypeVar("ArchT")
 RecipeT = TypeVar("RecipeT")
 
 
-def layer_row(name: str, out: list[int], cost: Cost, block: str = "") -> dict[str, Any]:
+def layer_row(part: Part, block: str = "") -> dict[str, Any]:
     """One row of ``Space.layers`` (what ``jointnas describe`` prints): part name, output
-    shape, its analytic cost, and a short note on the block; one shape for every space."""
+    shape (channels only for the head), its analytic cost, and a short note on the block; one
+    shape for every space."""
+    size = int(part.size)
     return {
-        "name": name,
-        "out": out,
-        "mflops": cost.flops / 1e6,
-        "params": int(cost.params),
-        "acts": int(cost.acts),
+        "name": part.name,
+        "out": [int(part.channels)] if part.name == "head" else [int(part.channels), size, size],
+        "mflops": part.cost.flops / 1e6,
+        "params": int(part.cost.params),
+        "acts": int(part.cost.acts),
         "block": block,
     }
 
@@ -81,6 +95,17 @@ class Space(ABC):
     recipe_names: tuple[str, ...] = ()
     #: the task ``jointnas spaces`` / ``describe`` size networks for when none is given
     default_task: Mapping[str, int] = {"num_classes": 10, "in_channels": 1}
+    #: the architecture type this space decodes into, with its builder and exact cost; None
+    #: when the space overrides ``cost`` and ``build_model`` itself
+    network: ClassVar[Network | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A class that declares ``network`` enters it in the table of ``jointnas.cost`` and
+        ``jointnas.build_model``: declaring it is the registration, nothing else to call."""
+        super().__init_subclass__(**kwargs)
+        declared = cls.__dict__.get("network")
+        if declared is not None:
+            add_network(declared, owner=f"{cls.__module__}.{cls.__qualname__}")
 
     @property
     @abstractmethod
@@ -98,8 +123,8 @@ class Space(ABC):
     # -- the network --------------------------------------------------------------------------
     def cost(self, arch: Any, *, num_classes: int, in_channels: int) -> Cost:
         """Exact analytic cost of ``build_model(arch, ...)``: flops (multiply-adds, fvcore's
-        convention), params, activations. Default: ``jointnas.cost``, which dispatches on
-        the architecture's type."""
+        convention), params, activations. Default: ``jointnas.cost``, which finds the
+        ``network`` declared for the architecture's type."""
         from jointnas.spaces.nets.cost import cost
 
         return cost(arch, num_classes=num_classes, in_channels=in_channels)
@@ -124,7 +149,8 @@ class Space(ABC):
         self, arch: Any, *, num_classes: int, in_channels: int, seed: int | None = None
     ) -> torch.nn.Module:
         """The torch network of ``arch``; with ``seed``, initialised reproducibly without
-        touching the caller's global torch RNG. Default: ``jointnas.build_model``."""
+        touching the caller's global torch RNG. Default: ``jointnas.build_model`` (the
+        declared ``network``)."""
         from jointnas.spaces.nets.model import build_model
 
         return build_model(arch, num_classes, in_channels, seed=seed)
@@ -138,6 +164,36 @@ class Space(ABC):
         model = self.build_model(arch, num_classes=num_classes, in_channels=in_channels, seed=0)
         size = getattr(arch, "resolution", None) or 32
         return module_rows(model, in_channels=in_channels, resolution=size)
+
+    # -- pinning ------------------------------------------------------------------------------
+    def set_spec(self, spec: Mapping[str, Any], *, fix: Mapping[str, Any] | None) -> None:
+        """Split ``spec`` (name -> distribution, or a plain value the layout fixes) and the
+        user's ``fix`` into ``distributions`` (``_dists``), ``fixed`` (layout values and
+        pinned ones) and ``pinned``; a space with pinned parameters is named ``...-fixed``,
+        and ``recipe_names`` keeps only the class's recipe names still searched."""
+        self._dists, self.fixed, self.pinned = pin(spec, fix, space=self.name)
+        if self.pinned:
+            self.name += FIXED_SUFFIX
+        self.recipe_names = tuple(k for k in type(self).recipe_names if k in self._dists)
+
+    def searched(self, flat: Mapping[str, Any]) -> Params:
+        """The searched part of a complete params dict (``to_params``'s last step), refusing
+        a value that contradicts a fixed one: such a candidate is not in this space."""
+        for key, value in self.fixed.items():
+            if flat.get(key) != value:
+                raise ValueError(f"{key} = {flat.get(key)!r} but this space fixes it at {value!r}")
+        return self.validate({k: v for k, v in flat.items() if k in self.distributions})
+
+    def value_columns(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        """Encoded rows -> one array of *values* per parameter (categorical indices replaced
+        by their choices), fixed ones broadcast: the input of a vectorised cost twin."""
+        cols = dict(self.encoder.columns(np.asarray(X, dtype=float)))
+        for name, dist in self.distributions.items():
+            if isinstance(dist, CategoricalDistribution):
+                cols[name] = np.asarray(dist.choices)[cols[name]]
+        n = len(X)
+        cols.update({k: np.full(n, v) for k, v in getattr(self, "fixed", {}).items()})
+        return cols
 
     # -- candidates -----------------------------------------------------------------------------
     @property

@@ -6,7 +6,7 @@ channels, repeats; SE 0.25 of the block input, swish, stem 32, head 1280). A can
 EfficientNet scales plus what MnasNet searched per stage, in the FBNetV3 spirit of one joint
 space: width multiplier, depth multiplier, input resolution, each stage's kernel (3 or 5) and
 expansion (3..6; stage 1 is B0's depthwise-separable block, expansion 1), and the training recipe
-on FBNetV3's axes (``jointnas.spaces.fbnetv3.recipe_distributions``). Widths and depths follow
+on the shared axes (``jointnas.spaces.recipe_axes``). Widths and depths follow
 from the multipliers by the reference ``round_filters`` / ``round_repeats`` while decoding, so
 ``jointnas.designs.scaling`` scales a found network by changing three numbers.
 
@@ -29,7 +29,6 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import numpy as np
 from optuna.distributions import (
     BaseDistribution,
     CategoricalDistribution,
@@ -38,11 +37,8 @@ from optuna.distributions import (
 )
 
 from jointnas.spaces.base import Candidate, Space, layer_row
-from jointnas.spaces.encoding import Params, pin
-from jointnas.spaces.fbnetv3 import PRESETS as FBNETV3_PRESETS
-from jointnas.spaces.fbnetv3 import RECIPE_KEYS, recipe_distributions
+from jointnas.spaces.encoding import Params
 from jointnas.spaces.nets.blocks import Cost
-from jointnas.spaces.nets.cost import cost
 from jointnas.spaces.nets.efficientnet import (
     SE_RATIO,
     EfficientNetArch,
@@ -50,10 +46,11 @@ from jointnas.spaces.nets.efficientnet import (
     arch_cost,
     batch_cost,
     build,
-    stage_costs,
+    part_costs,
 )
-from jointnas.spaces.nets.model import build_model
+from jointnas.spaces.nets.network import Network
 from jointnas.spaces.recipe import Recipe
+from jointnas.spaces.recipe_axes import RECIPE_KEYS, RECIPE_RANGES, recipe_distributions, recipe_of
 from jointnas.spaces.registry import register
 
 STRUCTURE_KEYS = ("layout", "divisor")
@@ -104,7 +101,7 @@ class Layout:
     strides: tuple[int, ...]
     kernels: tuple[int, ...] = (3, 5)
     expansion: tuple[int, int] = (3, 6)
-    #: the fbnetv3 preset whose recipe ranges this layout searches
+    #: the recipe ranges this layout searches (a key of ``recipe_axes.RECIPE_RANGES``)
     recipe: str = "small"
     task: tuple[int, int] = (10, 1)  # num_classes, in_channels for `jointnas spaces`/describe
     notes: str = field(default="", compare=False)
@@ -143,6 +140,8 @@ class EfficientNetSpace(Space):
     """The EfficientNet joint (architecture, recipe) space in one layout, with one divisor."""
 
     recipe_names = RECIPE_KEYS
+    network = Network(EfficientNetArch, build, arch_cost)
+    layouts = LAYOUTS
 
     def __init__(
         self, *, layout: str = "small", divisor: int = 8, fix: Mapping[str, Any] | None = None
@@ -165,11 +164,8 @@ class EfficientNetSpace(Space):
         for i in range(1, len(B0_STAGES) + 1):
             spec[f"s{i}_kernel"] = CategoricalDistribution(lay.kernels)
             spec[f"s{i}_expansion"] = 1 if i == 1 else IntDistribution(*lay.expansion)
-        spec.update(recipe_distributions(FBNETV3_PRESETS[lay.recipe]))
-        self._dists, self.fixed, self.pinned = pin(spec, fix, space=self.name)
-        if self.pinned:
-            self.name += "-fixed"
-        self.recipe_names = tuple(k for k in RECIPE_KEYS if k in self._dists)
+        spec.update(recipe_distributions(RECIPE_RANGES[lay.recipe]))
+        self.set_spec(spec, fix=fix)
 
     @property
     def distributions(self) -> Mapping[str, BaseDistribution]:
@@ -228,7 +224,7 @@ class EfficientNetSpace(Space):
             divisor=self.divisor,
             act=ACT,
         )
-        return Candidate(arch, Recipe(**{k: p[k] for k in RECIPE_KEYS}))
+        return Candidate(arch, recipe_of(p))
 
     def to_params(self, candidate: Candidate) -> Params:
         arch, recipe = candidate.arch, candidate.recipe
@@ -255,10 +251,7 @@ class EfficientNetSpace(Space):
         for i, st in enumerate(arch.stages, start=1):
             flat.update({f"s{i}_kernel": st.kernel, f"s{i}_expansion": st.expansion})
         flat.update(asdict(recipe))
-        for key, value in self.fixed.items():
-            if flat.get(key) != value:
-                raise ValueError(f"{key} = {flat.get(key)!r} but this space fixes it at {value!r}")
-        return self.validate({k: v for k, v in flat.items() if k in self._dists})
+        return self.searched(flat)
 
     def named_candidates(self) -> dict[str, Params]:
         """``smallest``, ``largest`` and the published EfficientNet-B0..B3 at ImageNet scale
@@ -278,33 +271,18 @@ class EfficientNetSpace(Space):
     # -- the network ------------------------------------------------------------------------
     def cost_batch(self, X: Any, *, num_classes: int, in_channels: int) -> Cost:
         """Vectorised twin of ``cost`` over an encoded population (``batch_cost``)."""
-        cols: dict[str, np.ndarray] = dict(self.encoder.columns(X))
-        n = np.asarray(X).shape[0]
-        for name, dist in self._dists.items():
-            if name.endswith("_kernel"):  # category index -> kernel size
-                cols[name] = np.asarray(dist.choices, dtype=np.int64)[cols[name]]  # type: ignore[attr-defined]
-        for key, value in self.fixed.items():
-            if key not in RECIPE_KEYS:
-                cols[key] = np.full(n, value)
+        cols = self.value_columns(X)
         base = self.decode(self.smallest_params()).arch
         return batch_cost(cols, base, num_classes=num_classes, in_channels=in_channels)
 
     def layers(self, arch: Any, *, num_classes: int, in_channels: int) -> list[dict[str, Any]]:
         """Analytic rows: stem, one per stage (kernel, expansion, depth, stride, width), head."""
-        rows = []
-        parts = stage_costs(arch, num_classes=num_classes, in_channels=in_channels)
-        for k, (name, size, c) in enumerate(parts):
-            if name == "stem":
-                out, note = [arch.stem_width, size, size], f"3x3 s{arch.stem_stride} {arch.act}"
-            elif name == "head":
-                out, note = [num_classes], f"1x1 -> {arch.head_width}, pool, dropout, fc"
-            else:
-                st, width = arch.stages[k - 1], arch.widths[k - 1]
-                out = [width, size, size]
-                depth = arch.depths[k - 1]
-                note = f"k{st.kernel} e{st.expansion} x{depth} s{st.stride} se {arch.act}"
-            rows.append(layer_row(name, out, c, note))
-        return rows
+        notes = [f"3x3 s{arch.stem_stride} {arch.act}"]
+        for st, depth in zip(arch.stages, arch.depths, strict=True):
+            notes.append(f"k{st.kernel} e{st.expansion} x{depth} s{st.stride} se {arch.act}")
+        notes.append(f"1x1 -> {arch.head_width}, pool, dropout, fc")
+        parts = part_costs(arch, num_classes=num_classes, in_channels=in_channels)
+        return [layer_row(part, note) for part, note in zip(parts, notes, strict=True)]
 
 
 def make_space(
@@ -315,8 +293,6 @@ def make_space(
     return EfficientNetSpace(layout=layout, divisor=divisor, fix=fix)
 
 
-cost.register(EfficientNetArch, arch_cost)
-build_model.register(EfficientNetArch, build)
 register(
     "efficientnet",
     make_space,

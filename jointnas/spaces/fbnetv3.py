@@ -19,17 +19,22 @@ from typing import Any
 from optuna.distributions import (
     BaseDistribution,
     CategoricalDistribution,
-    FloatDistribution,
     IntDistribution,
 )
 
 from jointnas.spaces.base import Candidate, Space, layer_row
-from jointnas.spaces.encoding import Params, pin
+from jointnas.spaces.encoding import Params
 from jointnas.spaces.nets.blocks import Cost
-from jointnas.spaces.nets.cost import cost
-from jointnas.spaces.nets.fbnetv3 import Arch, Stage, arch_cost, batch_cost, build, stage_costs
-from jointnas.spaces.nets.model import build_model
-from jointnas.spaces.recipe import OPTIMIZERS, Recipe
+from jointnas.spaces.nets.fbnetv3 import Arch, Stage, arch_cost, batch_cost, build, part_costs
+from jointnas.spaces.nets.network import Network
+from jointnas.spaces.recipe import Recipe
+from jointnas.spaces.recipe_axes import (
+    RECIPE_KEYS,
+    RECIPE_RANGES,
+    RecipeRanges,
+    recipe_distributions,
+    recipe_of,
+)
 from jointnas.spaces.registry import register
 
 ACTIVATIONS = ("relu", "hswish", "swish")
@@ -48,9 +53,9 @@ class StageSpec:
     act: str
 
 
-@dataclass(frozen=True)
-class Preset:
-    """A whole space as data: architecture ranges and recipe ranges."""
+@dataclass(frozen=True, kw_only=True)
+class Preset(RecipeRanges):
+    """A whole space as data: architecture ranges and (inherited) recipe ranges."""
 
     name: str
     resolution: tuple[int, int, int]  # low, high, step
@@ -60,13 +65,6 @@ class Preset:
     stages: tuple[StageSpec, ...]
     head_width: int
     head_act: str
-    lr: tuple[float, float] = (0.01, 0.5)
-    weight_decay: tuple[float, float] = (1e-5, 1e-3)
-    mixup: tuple[float, float] = (0.0, 1.0)
-    dropout: tuple[float, float] = (0.0, 0.3)
-    drop_path: tuple[float, float] = (0.0, 0.3)
-    label_smoothing: tuple[float, float] = (0.0, 0.2)
-    optimizers: tuple[str, ...] = OPTIMIZERS
     notes: str = field(default="", compare=False)
 
 
@@ -105,42 +103,13 @@ IMAGENET = Preset(
     ),
     head_width=1984,
     head_act="hswish",
-    lr=(0.01, 0.5),
-    weight_decay=(1e-6, 1e-4),
-    dropout=(0.1, 0.3),
-    drop_path=(0.0, 0.4),
+    **asdict(RECIPE_RANGES["imagenet"]),
     notes="FBNetV3 Table 1 as transcribed here; widths rounded to multiples of 8",
 )
 
 PRESETS: dict[str, Preset] = {"small": SMALL, "imagenet": IMAGENET}
 
-RECIPE_KEYS = (
-    "optimizer",
-    "lr",
-    "weight_decay",
-    "mixup",
-    "dropout",
-    "drop_path",
-    "ema",
-    "label_smoothing",
-)
 _STAGE_KEYS = ("kernel", "expansion", "width", "depth")
-
-
-def recipe_distributions(preset: Preset) -> dict[str, BaseDistribution]:
-    """The recipe parameters of ``preset``, in ``RECIPE_KEYS`` order. Other spaces that search
-    the recipe jointly (``efficientnet``) take theirs from here, so a recipe value means the
-    same in every space and AutoTrain transfer compares like with like."""
-    return {
-        "optimizer": CategoricalDistribution(preset.optimizers),
-        "lr": FloatDistribution(*preset.lr, log=True),
-        "weight_decay": FloatDistribution(*preset.weight_decay, log=True),
-        "mixup": FloatDistribution(*preset.mixup),
-        "dropout": FloatDistribution(*preset.dropout),
-        "drop_path": FloatDistribution(*preset.drop_path),
-        "ema": CategoricalDistribution((False, True)),
-        "label_smoothing": FloatDistribution(*preset.label_smoothing),
-    }
 
 
 def _int(low: int, high: int, step: int = 1) -> IntDistribution | int:
@@ -153,6 +122,7 @@ class FBNetV3Space(Space):
 
     name = "fbnetv3"
     recipe_names = RECIPE_KEYS
+    network = Network(Arch, build, arch_cost)
 
     def __init__(
         self, *, preset: str | Preset = "small", fix: Mapping[str, Any] | None = None
@@ -179,35 +149,26 @@ class FBNetV3Space(Space):
             spec[f"s{i}_width"] = _int(*st.width, 8)
             spec[f"s{i}_depth"] = _int(*st.depth)
         spec.update(recipe_distributions(preset))
-        self._dists, self.fixed, self.pinned = pin(spec, fix, space=self.name)
-        if self.pinned:
-            self.name += "-fixed"
-        self.recipe_names = tuple(k for k in RECIPE_KEYS if k in self._dists)
+        self.set_spec(spec, fix=fix)
 
     @property
     def distributions(self) -> Mapping[str, BaseDistribution]:
         return self._dists
 
     def cost_batch(self, X: Any, *, num_classes: int, in_channels: int) -> Cost:
-        return batch_cost(self, X, num_classes=num_classes, in_channels=in_channels)
+        """Vectorised twin of ``cost`` over an encoded population (``batch_cost``)."""
+        cols = self.value_columns(X)
+        return batch_cost(cols, self.preset, num_classes=num_classes, in_channels=in_channels)
 
     def layers(self, arch: Any, *, num_classes: int, in_channels: int) -> list[dict[str, Any]]:
         """Analytic rows: stem, one per stage (kernel, expansion, width x depth), head."""
-        rows = []
-        parts = stage_costs(arch, num_classes=num_classes, in_channels=in_channels)
-        for k, (name, size, c) in enumerate(parts):
-            if name == "stem":
-                channels, note = arch.stem_width, f"3x3 s{arch.stem_stride}"
-            elif name == "head":
-                channels, note = num_classes, f"1x1 -> {arch.head_width}, pool, fc"
-            else:
-                st = arch.stages[k - 1]
-                channels = st.width
-                se = " se" if st.se else ""
-                note = f"k{st.kernel} e{st.expansion} x{st.depth} s{st.stride}{se} {st.act}"
-            out = [channels] if name == "head" else [channels, size, size]
-            rows.append(layer_row(name, out, c, note))
-        return rows
+        notes = [f"3x3 s{arch.stem_stride}"]
+        for st in arch.stages:
+            se = " se" if st.se else ""
+            notes.append(f"k{st.kernel} e{st.expansion} x{st.depth} s{st.stride}{se} {st.act}")
+        notes.append(f"1x1 -> {arch.head_width}, pool, fc")
+        parts = part_costs(arch, num_classes=num_classes, in_channels=in_channels)
+        return [layer_row(part, note) for part, note in zip(parts, notes, strict=True)]
 
     def structure(self) -> dict[str, Any]:
         fixed = asdict(self.preset)
@@ -240,7 +201,7 @@ class FBNetV3Space(Space):
             head_width=pre.head_width,
             head_act=pre.head_act,
         )
-        return Candidate(arch, Recipe(**{k: p[k] for k in RECIPE_KEYS}))
+        return Candidate(arch, recipe_of(p))
 
     def to_params(self, candidate: Candidate) -> Params:
         arch, recipe = candidate.arch, candidate.recipe
@@ -248,10 +209,7 @@ class FBNetV3Space(Space):
         for i, stage in enumerate(arch.stages, start=1):
             flat.update({f"s{i}_{k}": getattr(stage, k) for k in _STAGE_KEYS})
         flat.update(asdict(recipe))
-        for key, value in self.fixed.items():
-            if flat.get(key) != value:
-                raise ValueError(f"{key} = {flat.get(key)!r} but this preset fixes it at {value!r}")
-        return self.validate({k: v for k, v in flat.items() if k in self._dists})
+        return self.searched(flat)
 
     def smallest_params(self) -> Params:
         """The cheapest candidate: every architecture choice at its low end (cost is monotone
@@ -281,7 +239,5 @@ def _factory(preset: str):
     return make
 
 
-cost.register(Arch, arch_cost)
-build_model.register(Arch, build)
 for _preset in PRESETS:
     register(f"fbnetv3-{_preset}", _factory(_preset), summary=PRESETS[_preset].notes)

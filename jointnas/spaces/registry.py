@@ -1,11 +1,12 @@
 """Spaces by name: ``register(name, factory)`` and ``get_space(name, **options)``.
 
-A space module calls ``register`` when it is imported (the built-ins are imported by
-``jointnas.spaces``; a user's package registers its own the same way). So that the CLI knows a
-user's spaces too, the modules named by the ``jointnas.spaces`` entry-point group of installed
-packages and by the environment variable ``JOINTNAS_SPACES`` (comma-separated module names)
-are imported the first time a name is looked up. Studies and predictor
-artifacts record the registered name, the options and the module that registered it, so a
+A space module calls ``register`` when it is imported (a user's package registers its own the
+same way). The built-in space modules (``BUILTINS``), the modules named by the
+``jointnas.spaces`` entry-point group of installed packages and by the environment variable
+``JOINTNAS_SPACES`` (comma-separated module names) are imported the first time a name is
+looked up, not when ``jointnas.spaces`` is imported: the networks behind them import torch,
+which the torch-free parts (constraints, the fine search, reuse) must not pay for. Studies and
+predictor artifacts record the registered name, the options and the module that registered it, so a
 worker on another machine, ``export``, ``search`` or ``predictor`` rebuild the space from the
 stored record alone: ``space_from_record`` imports that module first when the name is not yet
 registered in this process (importing a module by name runs only code installed on this
@@ -22,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jointnas.spaces.base import Space
+from jointnas.spaces.base import FIXED_SUFFIX, Space
 
 
 @dataclass(frozen=True)
@@ -38,16 +39,27 @@ class Entry:
 _REGISTRY: dict[str, Entry] = {}
 _PLUGINS_LOADED = False
 ENV_VAR = "JOINTNAS_SPACES"
+#: the spaces jointnas ships, each module registering its own on import
+BUILTINS = (
+    "jointnas.spaces.fbnetv3",
+    "jointnas.spaces.anynet",
+    "jointnas.spaces.regnet",
+    "jointnas.spaces.efficientnet",
+    "jointnas.spaces.shufflenet_choice",
+)
 
 
 def _load_plugins() -> None:
-    """Import the space modules of installed plugins and of ``JOINTNAS_SPACES``, once."""
+    """Import the built-in space modules, those of installed plugins and of
+    ``JOINTNAS_SPACES``, once."""
     global _PLUGINS_LOADED
     if _PLUGINS_LOADED:
         return
     _PLUGINS_LOADED = True
     from importlib.metadata import entry_points
 
+    for module in BUILTINS:
+        importlib.import_module(module)
     modules = [ep.value.split(":")[0] for ep in entry_points(group="jointnas.spaces")]
     modules += [m.strip() for m in os.environ.get(ENV_VAR, "").split(",") if m.strip()]
     for module in modules:
@@ -145,13 +157,10 @@ def space_from_record(record: Mapping[str, Any]) -> Space:
     return space
 
 
-LEGACY_FIXED_SUFFIX = "-fixed"
-
-
 def space_from_legacy(name: str, fix: Mapping[str, Any] | None = None) -> Space:
     """The space of an artifact written before spaces were recorded with their options: a
-    bare name, ``-fixed`` appended when parameters were pinned."""
-    base = name.removesuffix(LEGACY_FIXED_SUFFIX)
+    bare name, ``-fixed`` (``base.FIXED_SUFFIX``) appended when parameters were pinned."""
+    base = name.removesuffix(FIXED_SUFFIX)
     if (base != name) != bool(fix):
         raise ValueError(f"space {name!r} needs its pinned parameters (and only it does)")
     return get_space(base, fix=dict(fix)) if fix else get_space(base)

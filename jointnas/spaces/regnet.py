@@ -38,12 +38,11 @@ from jointnas.spaces.encoding import Params
 from jointnas.spaces.nets.anynet import (
     Stage,
     adjust_block_compatibility,
+    arch_cost,
     build,
-    net_cost,
     stage_strides,
 )
-from jointnas.spaces.nets.cost import cost
-from jointnas.spaces.nets.model import build_model
+from jointnas.spaces.nets.network import Network
 from jointnas.spaces.recipe import Recipe
 from jointnas.spaces.registry import register
 from jointnas.spaces.staged import Layout, StagedSpace
@@ -177,6 +176,7 @@ class RegNetSpace(StagedSpace):
     """The RegNet space (X block; Y with ``se=True``), jointly with the training recipe."""
 
     layouts = LAYOUTS
+    network = Network(RegNetArch, build, arch_cost)  # AnyNet's blocks, built and counted alike
 
     def __init__(
         self, *, layout: str = "small", se: bool = False, fix: Mapping[str, Any] | None = None
@@ -270,8 +270,6 @@ def _factory(se: bool):
     return make
 
 
-cost.register(RegNetArch, net_cost)
-build_model.register(RegNetArch, build)
 for _name, _se in (("regnet", False), ("regnety", True)):
     _make = _factory(_se)
     register(_name, _make, summary=f"{_make.__doc__} ({LAYOUTS['small'].notes})")

@@ -1,7 +1,7 @@
 """The SPOS / DetNAS choice-block space: one of four ShuffleNetV2 blocks per layer.
 
 The searched parameters are ``choice_01`` .. ``choice_NN``, each an index into
-``shufflenet_net.CHOICES`` (3x3, 5x5, 7x7, Xception); the frame (stem, stage depths and
+``nets.shufflenet.CHOICES`` (3x3, 5x5, 7x7, Xception); the frame (stem, stage depths and
 widths, last conv) is fixed by the layout. This is a pure architecture space: the recipe is
 the evaluator's (the supernet's training recipe, or ``Recipe()`` for stand-alone training).
 
@@ -28,14 +28,13 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution
 from jointnas.spaces.base import Candidate, Space, layer_row
 from jointnas.spaces.encoding import Params
 from jointnas.spaces.nets.blocks import Cost
-from jointnas.spaces.nets.cost import cost
-from jointnas.spaces.nets.model import build_model
+from jointnas.spaces.nets.network import Network
 from jointnas.spaces.nets.shufflenet import (
     CHOICES,
     ChoiceBlock,
     ShuffleArch,
+    arch_cost,
     build,
-    net_cost,
     part_costs,
 )
 from jointnas.spaces.registry import register
@@ -95,6 +94,8 @@ class ShuffleChoiceSpace(Space):
     """One choice (0-3) per layer of a fixed ShuffleNetV2 frame (see the module docstring)."""
 
     recipe_names = ()
+    network = Network(ShuffleArch, build, arch_cost)
+    layouts = LAYOUTS
 
     def __init__(self, *, layout: str = "small") -> None:
         if layout not in LAYOUTS:
@@ -143,9 +144,6 @@ class ShuffleChoiceSpace(Space):
             return {**out, "layout": arch.layout}
         return self.validate(dict(zip(self.names, arch.choices, strict=True)))
 
-    def cost(self, arch: Any, *, num_classes: int, in_channels: int) -> Cost:
-        return net_cost(arch, num_classes=num_classes, in_channels=in_channels)
-
     def cost_batch(self, X: np.ndarray, *, num_classes: int, in_channels: int) -> Cost:
         """Vectorised twin: a choice never changes the shapes around it, so a candidate's cost
         is the fixed parts plus a table lookup per layer."""
@@ -160,15 +158,14 @@ class ShuffleChoiceSpace(Space):
         """(layers x choices x [flops, params, acts]) of each choice block in place, and the
         cost of everything else (stem, head): the additive decomposition of ``cost``."""
         arch = self.arch_of([0] * self.layout.num_layers)
-        rows = part_costs(arch, num_classes=num_classes, in_channels=in_channels)
+        parts = part_costs(arch, num_classes=num_classes, in_channels=in_channels)
         table = np.zeros((len(self.names), len(CHOICES), 3), dtype=np.int64)
-        for (i, _, cin, cout, stride), (*_, size, _) in zip(
-            arch.layer_shapes(), rows[:-2], strict=True
-        ):
+        # a layer's input size is the output size of the part before it
+        for (i, _, cin, cout, stride), before in zip(arch.layer_shapes(), parts[:-2], strict=True):
             for c in range(len(CHOICES)):
-                cc = ChoiceBlock.cost(cin, cout, choice=c, stride=stride, size=size)
+                cc = ChoiceBlock.cost(cin, cout, choice=c, stride=stride, size=before.size)
                 table[i, c] = (cc.flops, cc.params, cc.acts)
-        ends = [rows[0][-1], rows[-1][-1]]
+        ends = [parts[0].cost, parts[-1].cost]
         fixed = np.array([sum(getattr(c, k) for c in ends) for k in ("flops", "params", "acts")])
         return table, fixed
 
@@ -202,24 +199,11 @@ class ShuffleChoiceSpace(Space):
 
     def layers(self, arch: Any, *, num_classes: int, in_channels: int) -> list[dict[str, Any]]:
         """Analytic rows: the stem, one per choice layer (its block and stride), the head."""
-        rows = []
+        notes = [f"3x3 s{arch.stem_stride}"]
+        notes += [f"{CHOICES[arch.choices[i]]} s{s}" for i, _, _, _, s in arch.layer_shapes()]
+        notes.append(f"1x1 to {arch.last_width}, pool, fc")
         parts = part_costs(arch, num_classes=num_classes, in_channels=in_channels)
-        shapes = {
-            f"layer{i + 1}": (stride, c)
-            for i, _, _, _, stride in arch.layer_shapes()
-            for c in [arch.choices[i]]
-        }
-        for name, channels, size, c in parts:
-            if name == "stem":
-                note = f"3x3 s{arch.stem_stride}"
-            elif name == "head":
-                note = f"1x1 to {arch.last_width}, pool, fc"
-            else:
-                stride, choice = shapes[name]
-                note = f"{CHOICES[choice]} s{stride}"
-            out = [channels] if name == "head" else [channels, size, size]
-            rows.append(layer_row(name, out, c, note))
-        return rows
+        return [layer_row(part, note) for part, note in zip(parts, notes, strict=True)]
 
 
 def _make(*, layout: str = "small") -> ShuffleChoiceSpace:
@@ -227,6 +211,4 @@ def _make(*, layout: str = "small") -> ShuffleChoiceSpace:
     return ShuffleChoiceSpace(layout=layout)
 
 
-cost.register(ShuffleArch, net_cost)
-build_model.register(ShuffleArch, build)
 register("shufflenet-choice", _make, summary=f"{_make.__doc__} ({LAYOUTS['small'].notes})")

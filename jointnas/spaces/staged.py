@@ -1,48 +1,30 @@
 """What the AnyNet and RegNet spaces share: their frame (``Layout``), the jointly searched
-recipe, pinning (``fix``), describe rows, the vectorised twin's value columns, and *structure
-keys*.
+recipe (``recipe_axes``), describe rows, and *structure keys*.
 
 ``decode`` also accepts ``layout`` and ``se`` beside the searched parameters, so a named
 candidate (RegNet's published ImageNet models) can live in another layout of the same family than
 the one an instance searches; ``to_params`` writes them back for such candidates. Both families
-decode into architectures with the fields of ``anynet_net.Body``, so one builder and one cost
-serve both.
+decode into architectures with the fields of ``nets.anynet.Body``, so one builder and one cost
+serve both (each family declares its own ``network``: the pair, for its architecture type).
 """
 
 from __future__ import annotations
 
-import functools
 from abc import abstractmethod
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
-import numpy as np
-from optuna.distributions import BaseDistribution, CategoricalDistribution
+from optuna.distributions import BaseDistribution
 
 from jointnas.spaces.base import Candidate, Space, layer_row
-from jointnas.spaces.encoding import Params, pin
-from jointnas.spaces.fbnetv3 import RECIPE_KEYS
-from jointnas.spaces.nets.anynet import net_cost, stage_costs
-from jointnas.spaces.nets.blocks import Cost
-from jointnas.spaces.recipe import Recipe
+from jointnas.spaces.encoding import Params
+from jointnas.spaces.nets.anynet import part_costs
+from jointnas.spaces.recipe_axes import RECIPE_KEYS, recipe_distributions, recipe_of
 
 #: squeeze width of the Y block, as a fraction of the block's input width (pycls SE_R)
 SE_RATIO = 0.25
 STRUCTURE_KEYS = ("layout", "se")
-
-
-@functools.cache
-def _fbnetv3_recipe() -> tuple[tuple[str, BaseDistribution], ...]:
-    from jointnas.spaces.fbnetv3 import FBNetV3Space
-
-    dists = FBNetV3Space(preset="small").distributions
-    return tuple((k, dists[k]) for k in RECIPE_KEYS)
-
-
-def recipe_distributions() -> dict[str, BaseDistribution]:
-    """The recipe axes of FBNetV3's small space, read from it so the spaces never drift apart."""
-    return dict(_fbnetv3_recipe())
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,11 +62,7 @@ class StagedSpace(Space):
         self.se_ratio = SE_RATIO if se else 0.0
         num_classes, in_channels = self.layout.task
         self.default_task = {"num_classes": num_classes, "in_channels": in_channels}
-        spec = {**self._arch_spec(), **recipe_distributions()}
-        self._dists, _, self.pinned = pin(spec, fix, space=self.name)  # all searched here
-        self.recipe_names = tuple(k for k in RECIPE_KEYS if k in self._dists)
-        if self.pinned:
-            self.name += "-fixed"
+        self.set_spec({**self._arch_spec(), **recipe_distributions()}, fix=fix)
 
     # -- what a subclass brings -------------------------------------------------------------
     @abstractmethod
@@ -116,8 +94,8 @@ class StagedSpace(Space):
             se = self.se if se is None else se
             if (layout, se) != (self.layout.name, self.se) or self.pinned:
                 return self._sibling(layout=layout, se=se).decode(params)
-        p = {**self.validate(params), **self.pinned}
-        return Candidate(self._make_arch(p), Recipe(**{k: p[k] for k in RECIPE_KEYS}))
+        p = {**self.validate(params), **self.fixed}
+        return Candidate(self._make_arch(p), recipe_of(p))
 
     def to_params(self, candidate: Candidate) -> Params:
         arch = candidate.arch
@@ -129,14 +107,7 @@ class StagedSpace(Space):
             if se != self.se:
                 out["se"] = se
             return out
-        flat = {**self._arch_values(arch), **asdict(candidate.recipe)}
-        for key, value in self.pinned.items():
-            if flat.get(key) != value:
-                raise ValueError(f"{key} = {flat.get(key)!r} but this space fixes it at {value!r}")
-        return self.validate({k: v for k, v in flat.items() if k in self._dists})
-
-    def cost(self, arch: Any, *, num_classes: int, in_channels: int) -> Cost:
-        return net_cost(arch, num_classes=num_classes, in_channels=in_channels)
+        return self.searched({**self._arch_values(arch), **asdict(candidate.recipe)})
 
     def structure(self) -> dict[str, Any]:
         fixed: dict[str, Any] = {"layout": asdict(self.layout), "se_ratio": self.se_ratio}
@@ -147,28 +118,10 @@ class StagedSpace(Space):
 
     def layers(self, arch: Any, *, num_classes: int, in_channels: int) -> list[dict[str, Any]]:
         """Analytic rows: stem, one per stage (depth, bottleneck, group width, stride), head."""
-        rows = []
-        for k, (name, size, c) in enumerate(
-            stage_costs(arch, num_classes=num_classes, in_channels=in_channels)
-        ):
-            if name == "stem":
-                out, note = [arch.stem_width, size, size], f"3x3 s{arch.stem_stride}"
-            elif name == "head":
-                out, note = [num_classes], "pool, fc"
-            else:
-                st = arch.stages[k - 1]
-                se = " se" if arch.se_ratio else ""
-                out = [st.width, size, size]
-                note = f"x{st.depth} b{st.bot_mul:g} g{st.group_w} s{st.stride}{se}"
-            rows.append(layer_row(name, out, c, note))
-        return rows
-
-    def _value_columns(self, X: np.ndarray) -> dict[str, np.ndarray]:
-        """Encoded rows -> one array of *values* per parameter, pinned ones broadcast."""
-        cols = dict(self.encoder.columns(X))
-        for name, dist in self._dists.items():
-            if isinstance(dist, CategoricalDistribution):
-                cols[name] = np.asarray(dist.choices)[cols[name]]
-        n = len(X)
-        cols.update({k: np.full(n, v) for k, v in self.pinned.items()})
-        return cols
+        se = " se" if arch.se_ratio else ""
+        notes = [f"3x3 s{arch.stem_stride}"]
+        for st in arch.stages:
+            notes.append(f"x{st.depth} b{st.bot_mul:g} g{st.group_w} s{st.stride}{se}")
+        notes.append("pool, fc")
+        parts = part_costs(arch, num_classes=num_classes, in_channels=in_channels)
+        return [layer_row(part, note) for part, note in zip(parts, notes, strict=True)]

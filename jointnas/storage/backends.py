@@ -107,6 +107,13 @@ def check_study_attrs(study: optuna.Study, expected: Mapping[str, Any]) -> None:
     current = study.user_attrs
     for key, value in expected.items():
         if key in current and current[key] != value:
+            if isinstance(value, Mapping) and isinstance(current[key], Mapping):
+                stored = current[key]
+                diff = sorted(k for k in {*value, *stored} if stored.get(k) != value.get(k))
+                raise ConfigError(
+                    f"study {study.study_name!r} was made with other settings ({diff}) in "
+                    f"{key}; use another --study name or the same settings"
+                )
             raise ConfigError(
                 f"study {study.study_name!r} was made with {key}={current[key]!r}, not "
                 f"{value!r}; use another --study name or the same settings"

@@ -2,10 +2,17 @@
 
 Studies, trials and the dashboard are read by people and by other processes (workers, export,
 report, a later rerun), so the attribute keys and stage names are an interface: they are named
-here once and imported everywhere else.
+here once and imported everywhere else; so are how a candidate's params and a trial's seed are
+keyed (``params_key``, ``trial_seed``), which stored trials are matched and reproduced by.
 """
 
 from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
 
 # -- stages: one study each, named after the run (the coarse study carries the run's name) ----
 COARSE = "coarse"  #: early-stopped trainings, in study NAME
@@ -13,8 +20,11 @@ FINE = "fine"  #: predicted (not trained) candidates of the fine search, in NAME
 FINAL = "final"  #: full-budget trainings of the best predicted candidates, in NAME.final
 CALIBRATION = "calibration"  #: full-budget trainings that calibrate the fidelity
 STAGE_STUDIES = (FINE, FINAL, CALIBRATION)
+SCALE = "scale"  #: compound scaling's grid search, in study NAME (``designs.scaling``)
+SCALE_COMPARE = "scale.compare"  #: the scaled and one-dimension models, in NAME.compare
 #: trainings of one design space for its error EDF, in study NAME.edf.<space> (``designs.edf``)
 EDF = "edf"
+SUPERNET = "supernet"  #: supernet-scored (not trained) trials of a supernet search, in NAME
 
 #: version of the study layout; studies of version 1 held all stages in one study
 LAYOUT_VERSION = 2
@@ -44,6 +54,9 @@ CALIBRATION_RESULT = "jointnas:calibration"
 EDF_SPACE = "jointnas:edf_space"  #: on an EDF study: the record of the space sampled
 EDF_BAND = "jointnas:edf_band"  #: on an EDF study: [low, high] MFLOPs every model lies in
 EDF_RECIPE = "jointnas:edf_recipe"  #: on an EDF study: the one recipe (+ batch size) of all
+SUPERNET_RECORD = "jointnas:supernet"  #: on a supernet search: which supernet scored it
+#: on a scaling study: the base, data, seeds and budget it was made with (one dict)
+SCALE_SETTINGS = "jointnas:scale"
 
 # -- trial system attrs -------------------------------------------------------------------------
 HEARTBEAT = "jointnas:heartbeat"  #: last beat of a running trial on a journal file
@@ -67,3 +80,13 @@ CURVE = "val_acc_curve"
 EDF_INDEX = "edf_index"  #: EDF trials: which of the seeded draws of the space this is
 ERROR = "error"  #: EDF trials: 1 - validation accuracy
 COST_KEYS = ("mflops", "params", "acts")
+
+
+def params_key(params: Mapping[str, Any]) -> str:
+    """A candidate's identity as text: equal params, equal key (order and types aside)."""
+    return json.dumps(dict(params), sort_keys=True, default=str)
+
+
+def trial_seed(seed: int, number: int) -> int:
+    """A per-trial seed derived from the study seed: stable across resumes and workers."""
+    return int(np.random.SeedSequence([seed, number]).generate_state(1)[0])

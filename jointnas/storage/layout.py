@@ -55,13 +55,17 @@ def open_stage_study(
     run: str,
     stage: str,
     stamp: Mapping[str, Any],
+    *,
+    name: str | None = None,
     **create: Any,
 ) -> optuna.Study:
-    """Create or load the study of ``stage`` of run ``run``, stamped with ``stamp`` (space,
-    dataset, seed, ...: refused when it holds other settings) and linked to its run."""
+    """Create or load the study of ``stage`` of run ``run`` (named ``name``, default
+    ``stage_study_name``), stamped with ``stamp`` (space, dataset, seed, ...: refused when it
+    holds other settings) and linked from its run's coarse study when that exists. The one
+    way jointnas opens a study it writes to, for every driver."""
     study = optuna.create_study(
         storage=storage,
-        study_name=stage_study_name(run, stage),
+        study_name=name or stage_study_name(run, stage),
         direction="maximize",
         load_if_exists=True,
         **create,
@@ -76,8 +80,11 @@ def open_stage_study(
             keys.STAGE_OF_STUDY: stage,
         },
     )
-    if stage != keys.COARSE:
-        coarse = optuna.load_study(study_name=run, storage=storage)
+    if study.study_name != run:
+        try:
+            coarse = optuna.load_study(study_name=run, storage=storage)
+        except KeyError:  # e.g. an EDF comparison: no coarse search of that name
+            return study
         links = dict(coarse.user_attrs.get(keys.STAGE_LINKS, {}))
         if links.get(stage) != study.study_name:
             coarse.set_user_attr(keys.STAGE_LINKS, {**links, stage: study.study_name})

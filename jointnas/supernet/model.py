@@ -27,8 +27,8 @@ from jointnas.spaces.nets.shufflenet import (
     ChoiceBlock,
     ChoiceNet,
     ShuffleArch,
-    ShuffleHead,
     Stem,
+    spos_head,
 )
 
 _CHOICE_KEY = re.compile(r"^features\.(\d+)\.(\d+)\.(.*)$")
@@ -49,7 +49,7 @@ class Supernet(nn.Module):
             )
             for _, _, cin, cout, stride in arch.layer_shapes()
         )
-        self.head = ShuffleHead(arch.widths[-1], arch.last_width, num_classes)
+        self.head = spos_head(arch.widths[-1], arch.last_width, num_classes)
         init_weights(self)
         self.path: tuple[int, ...] = tuple(arch.choices)
 

@@ -19,7 +19,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -33,13 +33,14 @@ from jointnas.supernet.model import Supernet, build_supernet
 from jointnas.supernet.paths import PathSampler, UniformPaths
 from jointnas.training.data import Dataset
 from jointnas.training.trainer import StepHook, TrainResult, train
+from jointnas.validated import Validated
 
 WEIGHTS, INFO = "supernet.safetensors", "supernet.json"
 SAMPLING = ("uniform", "greedy")
 
 
 @dataclass(frozen=True, kw_only=True)
-class SupernetConfig:
+class SupernetConfig(Validated):
     """How the supernet is trained; defaults follow SPOS / GreedyNAS at this machine's scale."""
 
     sampling: str = "greedy"
@@ -58,16 +59,22 @@ class SupernetConfig:
     warmup: float = 0.2
     stop_turnover: float = 0.08
 
-    def __post_init__(self) -> None:
+    POSITIVE: ClassVar[tuple[str, ...]] = (
+        "epochs",
+        "batch_size",
+        "score_images",
+        "m",
+        "k",
+        "pool_size",
+    )
+    NON_NEGATIVE: ClassVar[tuple[str, ...]] = ("flops_bins",)
+
+    def check(self) -> None:
+        super().check()
         if self.sampling not in SAMPLING:
             raise ConfigError(f"sampling must be one of {SAMPLING}, got {self.sampling!r}")
-        for name in ("epochs", "batch_size", "score_images", "m", "k", "pool_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.k > self.m:
             raise ConfigError(f"GreedyNAS trains k of m scored paths: k={self.k} > m={self.m}")
-        if self.flops_bins < 0:
-            raise ConfigError(f"flops_bins must be >= 0, got {self.flops_bins}")
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "recipe": asdict(self.recipe)}

@@ -58,7 +58,7 @@ def pick_params(space: Space, *, preset: str | None, arch_file: str | None) -> d
         if name not in named:
             raise ConfigError(f"space {space.key!r} has no preset {name!r}; it has {sorted(named)}")
         return dict(named[name])
-    from jointnas.tools.export import read_arch
+    from jointnas.storage.candidates import read_arch
 
     arch = read_arch(arch_file, space, option="--arch")
     return {**space.smallest_params(), **arch}

@@ -9,14 +9,17 @@ accuracy vs MFLOPs, from one predictor in one run.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from jointnas.constraints import Limits, cost_feasibility
 from jointnas.errors import InfeasibleConstraintError
-from jointnas.predictors.base import Predictor
-from jointnas.runs.objective import Limits
-from jointnas.runs.search import BestPerArch, cost_feasibility, fine_search
+from jointnas.runs.search import BestPerArch, fine_search
+
+if TYPE_CHECKING:  # a type only: loading a predictor is the caller's (and may import torch)
+    from jointnas.predictors.base import Predictor
 
 
 def _table(predictor: Predictor, X: np.ndarray, predicted: np.ndarray) -> pd.DataFrame:

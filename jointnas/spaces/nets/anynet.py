@@ -3,15 +3,17 @@
 The network is stem (3x3 conv, BN, ReLU) -> stages of residual bottleneck blocks -> head
 (global average pool, fc). The X block is 1x1 -> 3x3 group conv (carrying the stride) -> 1x1,
 each with BN, ReLU after the first two and after the residual add; a 1x1 conv + BN projects the
-shortcut when the shape changes. The Y block adds squeeze-excite after the 3x3, its squeeze
-width a quarter of the *block input* width, as pycls does (not the 3x3's width, not rounded to 8,
-so ``jointnas.spaces.nets.blocks.SqueezeExcite`` does not fit: it is the MobileNet variant).
+shortcut when the shape changes. The Y block adds the shared ``blocks.SqueezeExcite`` after the
+3x3 (ReLU, sigmoid gate), its squeeze width a quarter of the *block input* width, as pycls does
+(not the 3x3's width, not rounded to 8 as MobileNet's). The head is ``blocks.Head`` without its
+1x1 conv: pool, dropout, fc.
 
 Both the AnyNet and the RegNet spaces decode into architectures with the same fields
 (``resolution``, ``stem_width``, ``stem_stride``, ``stages``, ``se_ratio``), so one builder and one
 cost serve both. ``Bottleneck.cost`` takes ints or integer numpy arrays, so ``batch_cost`` walks a
-whole encoded population with the formulas that ``net_cost`` uses for one network; both equal
-fvcore's count of the built model (tests). This module imports no space module.
+whole encoded population with the formulas that ``arch_cost`` uses for one network; both equal
+fvcore's count of the built model (the space contract suite). This module imports no space
+module.
 """
 
 from __future__ import annotations
@@ -25,7 +27,18 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from jointnas.spaces.nets.blocks import ZERO, ConvBNAct, Cost, DropPath, Int, out_size
+from jointnas.spaces.nets.blocks import (
+    ZERO,
+    ConvBNAct,
+    Cost,
+    DropPath,
+    Head,
+    Int,
+    Part,
+    SqueezeExcite,
+    out_size,
+    total_cost,
+)
 from jointnas.spaces.nets.model import check_task, init_weights, seeded
 
 
@@ -109,28 +122,6 @@ def _se_width(w_in: Int, se_ratio: float) -> Int:
     return np.round(w_in * se_ratio).astype(np.int64)
 
 
-class SE(nn.Module):
-    """Squeeze-excite of pycls: average pool, 1x1 conv + ReLU, 1x1 conv + sigmoid, rescale."""
-
-    def __init__(self, channels: int, squeeze: int) -> None:
-        super().__init__()
-        self.reduce = nn.Conv2d(channels, squeeze, 1)
-        self.expand = nn.Conv2d(squeeze, channels, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        s = F.adaptive_avg_pool2d(x, 1)
-        return x * torch.sigmoid(self.expand(F.relu(self.reduce(s))))
-
-    @staticmethod
-    def cost(channels: Int, squeeze: Int, size: Int) -> Cost:
-        """fvcore: the pool reads every input element once; the 1x1 convs' biases are free."""
-        return Cost(
-            flops=size * size * channels + 2 * channels * squeeze,
-            params=2 * channels * squeeze + squeeze + channels,
-            acts=squeeze + channels,
-        )
-
-
 class Bottleneck(nn.Module):
     """Residual bottleneck block (X; Y with ``se_ratio`` > 0), drop path on the residual branch."""
 
@@ -149,7 +140,8 @@ class Bottleneck(nn.Module):
         w_b = int(_bottleneck_width(w_out, bot_mul))
         self.a = ConvBNAct(w_in, w_b, 1, act="relu")
         self.b = ConvBNAct(w_b, w_b, 3, stride, groups=w_b // group_w, act="relu")
-        self.se = SE(w_b, int(_se_width(w_in, se_ratio))) if se_ratio else nn.Identity()
+        squeezed = int(_se_width(w_in, se_ratio))
+        self.se = SqueezeExcite(w_b, squeezed) if se_ratio else nn.Identity()
         self.c = ConvBNAct(w_b, w_out, 1, act=None)
         project = w_in != w_out or stride != 1
         self.proj = ConvBNAct(w_in, w_out, 1, stride, act=None) if project else nn.Identity()
@@ -175,27 +167,10 @@ class Bottleneck(nn.Module):
         total = ConvBNAct.cost(w_in, w_b, 1, 1, size)
         total = total + ConvBNAct.cost(w_b, w_b, 3, stride, size, groups=w_b // group_w)
         if se_ratio:
-            total = total + SE.cost(w_b, _se_width(w_in, se_ratio), out)
+            total = total + SqueezeExcite.cost(w_b, _se_width(w_in, se_ratio), out)
         total = total + ConvBNAct.cost(w_b, w_out, 1, 1, out)
         project = (w_in != w_out) | (stride != 1)
         return total + ConvBNAct.cost(w_in, w_out, 1, stride, size).masked(project)
-
-
-class AnyHead(nn.Module):
-    """pycls's head: global average pool, (recipe) dropout, fc."""
-
-    def __init__(self, w_in: int, num_classes: int) -> None:
-        super().__init__()
-        self.dropout = nn.Dropout(0.0)
-        self.fc = nn.Linear(w_in, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.dropout(F.adaptive_avg_pool2d(x, 1).flatten(1)))
-
-    @staticmethod
-    def cost(w_in: Int, num_classes: int, size: Int) -> Cost:
-        fc = w_in * num_classes
-        return Cost(flops=size * size * w_in + fc, params=fc + num_classes, acts=num_classes)
 
 
 class AnyNet(nn.Module):
@@ -222,7 +197,7 @@ class AnyNet(nn.Module):
                 )
                 w_in, index = st.width, index + 1
             self.add_module(f"s{i}", nn.Sequential(*blocks))
-        self.head = AnyHead(w_in, num_classes)
+        self.head = Head(w_in, None, num_classes)
         init_weights(self)
         for m in self.modules():  # identity blocks start as the identity (see below)
             if isinstance(m, Bottleneck) and isinstance(m.proj, nn.Identity):
@@ -240,12 +215,12 @@ def build(arch: Body, num_classes: int, in_channels: int, *, seed: int | None = 
     return seeded(seed, lambda: AnyNet(arch, num_classes, in_channels))
 
 
-def stage_costs(arch: Body, *, num_classes: int, in_channels: int) -> list[tuple[str, int, Cost]]:
-    """(part, output size, cost) of the stem, each stage and the head: ``jointnas describe``'s
-    rows and, summed, ``net_cost``."""
+def part_costs(arch: Body, *, num_classes: int, in_channels: int) -> list[Part]:
+    """The stem, each stage and the head: ``jointnas describe``'s rows and, summed,
+    ``arch_cost``."""
     stem = ConvBNAct.cost(in_channels, arch.stem_width, 3, arch.stem_stride, arch.resolution)
     size = out_size(arch.resolution, arch.stem_stride)
-    rows = [("stem", size, stem)]
+    parts = [Part("stem", arch.stem_width, size, stem)]
     w_in = arch.stem_width
     for i, st in enumerate(arch.stages, start=1):
         total = ZERO
@@ -261,17 +236,13 @@ def stage_costs(arch: Body, *, num_classes: int, in_channels: int) -> list[tuple
                 size=size,
             )
             size, w_in = out_size(size, stride), st.width
-        rows.append((f"s{i}", size, total))
-    rows.append(("head", 1, AnyHead.cost(w_in, num_classes, size)))
-    return rows
+        parts.append(Part(f"s{i}", st.width, size, total))
+    return [*parts, Part("head", num_classes, 1, Head.cost(w_in, None, num_classes, size))]
 
 
-def net_cost(arch: Body, *, num_classes: int, in_channels: int) -> Cost:
+def arch_cost(arch: Body, *, num_classes: int, in_channels: int) -> Cost:
     """Exact fvcore flops / numel params / fvcore activations of ``build(arch, ...)``."""
-    total = ZERO
-    for _, _, c in stage_costs(arch, num_classes=num_classes, in_channels=in_channels):
-        total = total + c
-    return Cost(int(total.flops), int(total.params), int(total.acts))
+    return total_cost(part_costs(arch, num_classes=num_classes, in_channels=in_channels))
 
 
 def batch_cost(
@@ -288,7 +259,7 @@ def batch_cost(
     num_classes: int,
     in_channels: int,
 ) -> Cost:
-    """Vectorised ``net_cost`` of n networks with the same fixed stage count: ``depths``,
+    """Vectorised ``arch_cost`` of n networks with the same fixed stage count: ``depths``,
     ``widths``, ``bot_muls``, ``group_ws`` are (n, stages) arrays of the *requested* values,
     adjusted here by ``adjust_block_compatibility`` as decoding does; blocks past a network's
     depth are masked out. Returns a Cost of int64 arrays."""
@@ -315,5 +286,5 @@ def batch_cost(
             total = total + (block if j == 0 else block.masked(depths[:, s] > j))
             if j == 0:  # every stage has its first block, the one with the stride
                 size, w_in = out_size(size, stride), width
-    total = total + AnyHead.cost(w_in, num_classes, size)
+    total = total + Head.cost(w_in, None, num_classes, size)
     return Cost(*(np.asarray(v, dtype=np.int64) for v in (total.flops, total.params, total.acts)))

@@ -11,12 +11,16 @@ Cost conventions are fvcore's defaults for a model in eval mode, so the analytic
 
 Each ``cost`` takes plain ints or integer numpy arrays (one entry per candidate) with the same
 integer arithmetic, so the scalar path and the vectorised population path share these formulas.
+Every network module names its twins alike: ``part_costs(arch)`` lists its ``Part`` s (stem,
+stages or layers, head), ``arch_cost(arch)`` is their ``total_cost``, ``batch_cost`` the
+vectorised twin over a population.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -95,27 +99,41 @@ class ConvBNAct(nn.Sequential):
         return Cost(flops=weights * out * out + 2 * elems, params=weights + 2 * cout, acts=elems)
 
 
-class SqueezeExcite(nn.Module):
-    """Channel attention: pool, 1x1 reduce + ReLU, 1x1 expand + hard-sigmoid, rescale."""
+_GATES = {"sigmoid": torch.sigmoid, "hardsigmoid": F.hardsigmoid}
 
-    def __init__(self, channels: int) -> None:
+
+class SqueezeExcite(nn.Module):
+    """Channel attention: pool, 1x1 squeeze + ``act``, 1x1 excite, ``gate``, rescale.
+
+    The one squeeze-excite of every space: FBNetV3's (MobileNetV3: ReLU, hard-sigmoid, squeezed
+    to ``se_channels`` of the expanded width), EfficientNet's (swish, sigmoid, a quarter of the
+    block *input*) and RegNetY's (ReLU, sigmoid, a quarter of the block input) differ only in
+    the squeezed width and the two nonlinearities, so they share one module and one cost.
+    """
+
+    def __init__(
+        self, channels: int, squeezed: int, *, act: str = "relu", gate: str = "sigmoid"
+    ) -> None:
         super().__init__()
-        mid = se_channels(channels)
-        self.reduce = nn.Conv2d(channels, mid, 1)
-        self.expand = nn.Conv2d(mid, channels, 1)
+        if gate not in _GATES:
+            raise ValueError(f"unknown gate {gate!r}; choose one of {sorted(_GATES)}")
+        self.reduce = nn.Conv2d(channels, squeezed, 1)
+        self.act = activation(act)
+        self.expand = nn.Conv2d(squeezed, channels, 1)
+        self.gate = gate  # a name, not a module: the gate has no weights to save
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        s = F.adaptive_avg_pool2d(x, 1)
-        s = F.hardsigmoid(self.expand(F.relu(self.reduce(s))))
-        return x * s
+        s = self.expand(self.act(self.reduce(F.adaptive_avg_pool2d(x, 1))))
+        return x * _GATES[self.gate](s)
 
     @staticmethod
-    def cost(channels: Int, size: Int) -> Cost:
-        mid = se_channels(channels)
+    def cost(channels: Int, squeezed: Int, size: Int) -> Cost:
+        """fvcore: the pool reads every input element once; the 1x1 convs' biases are free
+        flops but are parameters; the gate and the rescale are free."""
         return Cost(
-            flops=size * size * channels + 2 * channels * mid,
-            params=2 * channels * mid + mid + channels,
-            acts=mid + channels,
+            flops=size * size * channels + 2 * channels * squeezed,
+            params=2 * channels * squeezed + squeezed + channels,
+            acts=squeezed + channels,
         )
 
 
@@ -159,7 +177,7 @@ class InvertedResidual(nn.Module):
         mid = cin * expansion
         self.expand = ConvBNAct(cin, mid, 1, act=act) if expansion != 1 else nn.Identity()
         self.depthwise = ConvBNAct(mid, mid, kernel, stride, groups=mid, act=act)
-        self.se = SqueezeExcite(mid) if se else nn.Identity()
+        self.se = SqueezeExcite(mid, se_channels(mid), gate="hardsigmoid") if se else nn.Identity()
         self.project = ConvBNAct(mid, cout, 1, act=None)
         self.residual = stride == 1 and cin == cout
         self.drop_path = DropPath(depth_scale) if self.residual else nn.Identity()
@@ -177,25 +195,59 @@ class InvertedResidual(nn.Module):
         total = total + ConvBNAct.cost(mid, mid, kernel, stride, size, groups=mid)
         out = out_size(size, stride)
         if se:
-            total = total + SqueezeExcite.cost(mid, out)
+            total = total + SqueezeExcite.cost(mid, se_channels(mid), out)
         return total + ConvBNAct.cost(mid, cout, 1, 1, out)
 
 
 class Head(nn.Module):
-    """1x1 conv to the head width, global average pool, dropout, linear classifier."""
+    """The classification head of every space: an optional 1x1 conv to ``width`` (None: no
+    conv, pycls's AnyNet head), global average pool, dropout (the recipe's), linear classifier
+    (``bias=False``: SPOS's bias-free fc)."""
 
-    def __init__(self, cin: int, width: int, num_classes: int, act: str) -> None:
+    def __init__(
+        self,
+        cin: int,
+        width: int | None,
+        num_classes: int,
+        act: str | None = "relu",
+        *,
+        bias: bool = True,
+    ) -> None:
         super().__init__()
-        self.conv = ConvBNAct(cin, width, 1, act=act)
+        self.conv = nn.Identity() if width is None else ConvBNAct(cin, width, 1, act=act)
         self.dropout = nn.Dropout(0.0)
-        self.fc = nn.Linear(width, num_classes)
+        self.fc = nn.Linear(cin if width is None else width, num_classes, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.adaptive_avg_pool2d(self.conv(x), 1).flatten(1)
-        return self.fc(self.dropout(x))
+        return self.fc(self.dropout(F.adaptive_avg_pool2d(self.conv(x), 1).flatten(1)))
 
     @staticmethod
-    def cost(cin: Int, width: int, num_classes: int, size: Int) -> Cost:
-        fc = width * num_classes
-        pool = Cost(flops=size * size * width + fc, params=fc + num_classes, acts=num_classes)
-        return ConvBNAct.cost(cin, width, 1, 1, size) + pool
+    def cost(
+        cin: Int, width: Int | None, num_classes: int, size: Int, *, bias: bool = True
+    ) -> Cost:
+        features = cin if width is None else width
+        fc = features * num_classes
+        pool = Cost(
+            flops=size * size * features + fc,
+            params=fc + num_classes * bias,
+            acts=num_classes,
+        )
+        return pool if width is None else ConvBNAct.cost(cin, width, 1, 1, size) + pool
+
+
+class Part(NamedTuple):
+    """One part of a network (stem, a stage or layer, the head) as ``part_costs`` lists it:
+    the rows of ``jointnas describe`` and, summed by ``total_cost``, the network's cost."""
+
+    name: str
+    channels: Int  # output channels (the class count for the head)
+    size: Int  # output height = width (1 for the head)
+    cost: Cost
+
+
+def total_cost(parts: Iterable[Part]) -> Cost:
+    """The sum of the parts' costs as plain ints (the scalar ``arch_cost`` of every network)."""
+    total = ZERO
+    for part in parts:
+        total = total + part.cost
+    return Cost(int(total.flops), int(total.params), int(total.acts))

@@ -7,12 +7,12 @@ input resolution, as timm decodes it: widths come from ``round_filters`` and dep
 costs exactly, inside a search range or not.
 
 The network is stem (3x3 conv) -> MBConv blocks -> head (1x1 conv, pool, dropout, fc), swish
-throughout. MBConv is ``blocks.InvertedResidual`` with EfficientNet's squeeze-excite in
-place of the MobileNetV3 one: reduced width a quarter of the block's *input* channels (not the
+throughout. MBConv is ``blocks.InvertedResidual`` with EfficientNet's settings of the shared
+``blocks.SqueezeExcite``: squeezed to a quarter of the block's *input* channels (not the
 expanded ones), swish inside, sigmoid gate. Stochastic depth grows with the block index
-(rate * idx / total, timm's rule). ``arch_cost`` walks the same blocks with plain ints,
-``batch_cost`` walks them once for a whole encoded population with numpy arrays; both equal
-fvcore's count of the built model (tests/test_efficientnet.py). This module imports no space
+(rate * idx / total, timm's rule). ``part_costs`` / ``arch_cost`` walk the same blocks with
+plain ints, ``batch_cost`` walks them once for a whole population with numpy arrays; both equal
+fvcore's count of the built model (the space contract suite). This module imports no space
 module (no cycle).
 """
 
@@ -26,7 +26,6 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from jointnas.spaces.nets.blocks import (
     ZERO,
@@ -34,8 +33,10 @@ from jointnas.spaces.nets.blocks import (
     Cost,
     Head,
     InvertedResidual,
-    activation,
+    Part,
+    SqueezeExcite,
     out_size,
+    total_cost,
 )
 from jointnas.spaces.nets.model import check_task, init_weights, seeded
 
@@ -132,33 +133,12 @@ class EfficientNetArch:
                 cin = cout
 
 
-class SqueezeExcite(nn.Module):
-    """EfficientNet's channel attention: pool, 1x1 reduce + swish, 1x1 expand, sigmoid gate."""
-
-    def __init__(self, channels: int, reduced: int, act: str) -> None:
-        super().__init__()
-        self.reduce = nn.Conv2d(channels, reduced, 1)
-        self.act = activation(act)
-        self.expand = nn.Conv2d(reduced, channels, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        s = self.expand(self.act(self.reduce(F.adaptive_avg_pool2d(x, 1))))
-        return x * torch.sigmoid(s)
-
-    @staticmethod
-    def cost(channels: Int, reduced: Int, size: Int) -> Cost:
-        return Cost(
-            flops=size * size * channels + 2 * channels * reduced,
-            params=2 * channels * reduced + reduced + channels,
-            acts=reduced + channels,
-        )
-
-
 class MBConv(InvertedResidual):
     """B0's block: ``InvertedResidual`` (expand, depthwise, project, identity shortcut with drop
     path; no expand conv at expansion 1, B0's first, depthwise-separable stage) with
-    EfficientNet's squeeze-excite. Reusing the shared block keeps the trainer's drop-path
-    rates and the zero-init of residual branches (``model.init_weights``) in force."""
+    EfficientNet's squeeze-excite (see the module docstring). Reusing the shared block keeps
+    the trainer's drop-path rates and the zero-init of residual branches
+    (``model.init_weights``) in force."""
 
     def __init__(
         self,
@@ -181,7 +161,7 @@ class MBConv(InvertedResidual):
             act=act,
             depth_scale=depth_scale,
         )
-        self.se = SqueezeExcite(cin * expansion, se_reduced(cin), act)
+        self.se = SqueezeExcite(cin * expansion, se_reduced(cin), act=act)
 
     @staticmethod
     def cost(  # type: ignore[override]
@@ -230,31 +210,29 @@ def build(
     return seeded(seed, lambda: EfficientNet(arch, num_classes, in_channels))
 
 
-def stage_costs(
-    arch: EfficientNetArch, *, num_classes: int, in_channels: int
-) -> list[tuple[str, int, Cost]]:
-    """(part, output size, cost) for the stem, each stage and the head: the rows of
-    ``jointnas describe`` and, summed, ``arch_cost``."""
+def part_costs(arch: EfficientNetArch, *, num_classes: int, in_channels: int) -> list[Part]:
+    """The stem, each stage and the head: the rows of ``jointnas describe`` and, summed,
+    ``arch_cost``."""
     stem = ConvBNAct.cost(in_channels, arch.stem_width, 3, arch.stem_stride, arch.resolution)
     size = out_size(arch.resolution, arch.stem_stride)
-    rows = [("stem", size, stem)]
+    parts = [Part("stem", arch.stem_width, size, stem)]
     per_stage = [ZERO] * len(arch.stages)
     sizes = [size] * len(arch.stages)
     for i, cin, cout, kernel, stride, expansion in arch.blocks():
         block = MBConv.cost(cin, cout, kernel=kernel, stride=stride, expansion=expansion, size=size)
         per_stage[i] = per_stage[i] + block
         size = sizes[i] = out_size(size, stride)
-    rows += [(f"s{i}", sizes[i - 1], c) for i, c in enumerate(per_stage, start=1)]
+    parts += [
+        Part(f"s{i}", width, sizes[i - 1], c)
+        for i, (width, c) in enumerate(zip(arch.widths, per_stage, strict=True), start=1)
+    ]
     head = Head.cost(arch.widths[-1], arch.head_width, num_classes, size)
-    return [*rows, ("head", 1, head)]
+    return [*parts, Part("head", num_classes, 1, head)]
 
 
 def arch_cost(arch: EfficientNetArch, *, num_classes: int, in_channels: int) -> Cost:
     """Exact cost of ``build(arch, ...)``: fvcore's flops and activations, ``numel`` params."""
-    total = ZERO
-    for _, _, c in stage_costs(arch, num_classes=num_classes, in_channels=in_channels):
-        total = total + c
-    return Cost(int(total.flops), int(total.params), int(total.acts))
+    return total_cost(part_costs(arch, num_classes=num_classes, in_channels=in_channels))
 
 
 def _per_value(values: np.ndarray, fn: Callable[[float], int]) -> np.ndarray:

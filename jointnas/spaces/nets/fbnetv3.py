@@ -1,15 +1,16 @@
 """FBNetV3's architecture, network and exact analytic cost: the builder and the cost twins.
 
-``FBNetV3Net`` is stem -> stages of inverted-residual blocks -> head; ``arch_cost`` walks the
-same blocks with plain ints and ``batch_cost`` walks them once for a whole encoded population
-with numpy arrays, masking the blocks that a candidate's depth leaves out. Both equal fvcore's
-count of the built model (tests). ``jointnas.spaces.fbnetv3`` registers them with
-``jointnas.cost`` and ``jointnas.build_model`` for its ``Arch`` type, so
-``jointnas.cost(arch)`` works too; this module imports no space module (no cycle).
+``FBNetV3Net`` is stem -> stages of inverted-residual blocks -> head; ``part_costs`` /
+``arch_cost`` walk the same blocks with plain ints and ``batch_cost`` walks them once for a whole
+population with numpy arrays, masking the blocks that a candidate's depth leaves out. Both equal
+fvcore's count of the built model (the space contract suite). ``jointnas.spaces.fbnetv3``
+declares them as the ``Network`` of its ``Arch`` type, so ``jointnas.cost(arch)`` works too;
+this module imports no space module (no cycle).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +18,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from jointnas.spaces.nets.blocks import ZERO, ConvBNAct, Cost, Head, InvertedResidual, out_size
+from jointnas.spaces.nets.blocks import (
+    ZERO,
+    ConvBNAct,
+    Cost,
+    Head,
+    InvertedResidual,
+    Part,
+    out_size,
+    total_cost,
+)
 from jointnas.spaces.nets.model import check_task, init_weights, seeded
 
 
@@ -86,13 +96,13 @@ def build(arch: Arch, num_classes: int, in_channels: int, *, seed: int | None = 
     return seeded(seed, lambda: FBNetV3Net(arch, num_classes, in_channels))
 
 
-def stage_costs(arch: Arch, *, num_classes: int, in_channels: int) -> list[tuple[str, int, Cost]]:
-    """(part, output size, cost) for the stem, each stage and the head: the rows of
-    ``jointnas describe`` and, summed, ``arch_cost``."""
+def part_costs(arch: Arch, *, num_classes: int, in_channels: int) -> list[Part]:
+    """The stem, each stage and the head: the rows of ``jointnas describe`` and, summed,
+    ``arch_cost``."""
     size = arch.resolution
     stem = ConvBNAct.cost(in_channels, arch.stem_width, 3, arch.stem_stride, size)
     size = out_size(size, arch.stem_stride)
-    rows = [("stem", size, stem)]
+    parts = [Part("stem", arch.stem_width, size, stem)]
     cin = arch.stem_width
     for i, stage in enumerate(arch.stages, start=1):
         total = ZERO
@@ -109,43 +119,32 @@ def stage_costs(arch: Arch, *, num_classes: int, in_channels: int) -> list[tuple
             )
             size = out_size(size, stride)
             cin = stage.width
-        rows.append((f"s{i}", size, total))
-    rows.append(("head", 1, Head.cost(cin, arch.head_width, num_classes, size)))
-    return rows
+        parts.append(Part(f"s{i}", stage.width, size, total))
+    head = Head.cost(cin, arch.head_width, num_classes, size)
+    return [*parts, Part("head", num_classes, 1, head)]
 
 
 def arch_cost(arch: Arch, *, num_classes: int, in_channels: int) -> Cost:
-    total = ZERO
-    for _, _, c in stage_costs(arch, num_classes=num_classes, in_channels=in_channels):
-        total = total + c
-    return Cost(int(total.flops), int(total.params), int(total.acts))
+    """Exact fvcore flops / numel params / fvcore activations of ``build(arch, ...)``."""
+    return total_cost(part_costs(arch, num_classes=num_classes, in_channels=in_channels))
 
 
-def batch_cost(space: Any, X: np.ndarray, *, num_classes: int, in_channels: int) -> Cost:
-    """Vectorised twin of ``arch_cost`` for an encoded population ``X`` (rows of
-    ``space.encode`` of an ``FBNetV3Space``, whose preset gives the fixed structure): a Cost
-    of int64 arrays, one entry per row, without a Python row loop."""
-    cols: dict[str, Any] = dict(space.encoder.columns(X))
-    n = len(X)
-    for name, dist in space.distributions.items():
-        if name.endswith("_kernel"):  # category index -> kernel size
-            cols[name] = np.asarray(dist.choices, dtype=np.int64)[cols[name]]  # type: ignore
-    full = {
-        **{
-            k: np.full(n, v, dtype=np.int64)
-            for k, v in space.fixed.items()
-            if isinstance(v, int) and not isinstance(v, bool)
-        },
-        **cols,
-    }
-    pre = space.preset
-    size = full["resolution"].astype(np.int64)
-    total = ConvBNAct.cost(in_channels, full["stem_width"], 3, pre.stem_stride, size)
-    size = out_size(size, pre.stem_stride)
-    cin = full["stem_width"]
-    for i, spec in enumerate(pre.stages, start=1):
-        width, depth = full[f"s{i}_width"], full[f"s{i}_depth"]
-        kernel, expansion = full[f"s{i}_kernel"], full[f"s{i}_expansion"]
+def batch_cost(
+    columns: Mapping[str, np.ndarray], preset: Any, *, num_classes: int, in_channels: int
+) -> Cost:
+    """Vectorised twin of ``arch_cost`` for a population: ``columns`` holds per-row value
+    arrays of ``resolution``, ``stem_width`` and each stage's ``s{i}_kernel`` / ``_expansion``
+    / ``_width`` / ``_depth`` (``Space.value_columns``); the fixed structure (strides, SE,
+    activations, head width, the deepest depth) comes from ``preset``. A Cost of int64 arrays,
+    one entry per row, without a Python row loop."""
+    size = np.asarray(columns["resolution"]).astype(np.int64)
+    stem_width = np.asarray(columns["stem_width"]).astype(np.int64)
+    total = ConvBNAct.cost(in_channels, stem_width, 3, preset.stem_stride, size)
+    size = out_size(size, preset.stem_stride)
+    cin = stem_width
+    for i, spec in enumerate(preset.stages, start=1):
+        width, depth = columns[f"s{i}_width"], columns[f"s{i}_depth"]
+        kernel, expansion = columns[f"s{i}_kernel"], columns[f"s{i}_expansion"]
         for j in range(spec.depth[1]):
             stride = spec.stride if j == 0 else 1
             block = InvertedResidual.cost(
@@ -154,5 +153,5 @@ def batch_cost(space: Any, X: np.ndarray, *, num_classes: int, in_channels: int)
             total = total + (block if j == 0 else block.masked(depth > j))
             size = out_size(size, stride)  # stride > 1 only on the always-present first block
             cin = width
-    total = ZERO + total + Head.cost(cin, pre.head_width, num_classes, size)
+    total = total + Head.cost(cin, preset.head_width, num_classes, size)
     return Cost(*(np.asarray(v, dtype=np.int64) for v in (total.flops, total.params, total.acts)))

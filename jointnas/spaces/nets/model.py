@@ -1,30 +1,34 @@
 """Build a torch model from a decoded architecture.
 
-``build_model`` dispatches on the architecture's type (``functools.singledispatch``): each space
-module registers the builder of its own architecture dataclass, so this module knows no space.
-It also holds what every builder shares: the pycls/timm weight initialisation and the task
-checks.
+``build_model`` looks up the ``Network`` declared for the architecture's type (``network``: a
+space class declares it, so this module knows no space). It also holds what every builder
+shares: seeding, the pycls/timm weight initialisation and the task checks.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import singledispatch
 from typing import Any
 
 import torch
 from torch import nn
 
 from jointnas.spaces.nets.blocks import InvertedResidual
+from jointnas.spaces.nets.network import network_of
 
 
-@singledispatch
 def build_model(
     arch: Any, num_classes: int, in_channels: int, *, seed: int | None = None
 ) -> nn.Module:
     """Build the network for ``arch``; with ``seed``, initialise weights reproducibly without
     touching the caller's global torch RNG."""
-    raise TypeError(f"no model builder registered for {type(arch).__name__}")
+    network = network_of(arch)
+    if network is None:
+        raise TypeError(
+            f"no model builder registered for {type(arch).__name__}: declare a `network` on "
+            "its Space class, or call the space's own `build_model`"
+        )
+    return network.build(arch, num_classes, in_channels, seed=seed)
 
 
 def seeded(seed: int | None, make: Callable[[], nn.Module]) -> nn.Module:

@@ -23,9 +23,8 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-from jointnas.spaces.nets.blocks import ZERO, ConvBNAct, Cost, Int, out_size
+from jointnas.spaces.nets.blocks import ZERO, ConvBNAct, Cost, Head, Int, Part, out_size, total_cost
 from jointnas.spaces.nets.model import check_task, init_weights, seeded
 
 #: the four choices of every layer, by index (the space's parameter values)
@@ -149,23 +148,10 @@ class Stem(ConvBNAct):
     """3x3 conv + BN + ReLU."""
 
 
-class ShuffleHead(nn.Module):
-    """1x1 conv to ``last_width``, global average pool, dropout, bias-free fc (as SPOS)."""
-
-    def __init__(self, cin: int, width: int, num_classes: int) -> None:
-        super().__init__()
-        self.conv = ConvBNAct(cin, width, 1, act="relu")
-        self.dropout = nn.Dropout(0.0)
-        self.fc = nn.Linear(width, num_classes, bias=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.dropout(F.adaptive_avg_pool2d(self.conv(x), 1).flatten(1)))
-
-    @staticmethod
-    def cost(cin: int, width: int, num_classes: int, size: Int) -> Cost:
-        fc = width * num_classes
-        pool = Cost(flops=size * size * width + fc, params=fc, acts=num_classes)
-        return ConvBNAct.cost(cin, width, 1, 1, size) + pool
+def spos_head(cin: int, width: int, num_classes: int) -> Head:
+    """SPOS's head: 1x1 conv + ReLU to ``width``, pool, dropout, a bias-free fc (``Head``;
+    the supernet builds the same one)."""
+    return Head(cin, width, num_classes, act="relu", bias=False)
 
 
 class ChoiceNet(nn.Module):
@@ -182,7 +168,7 @@ class ChoiceNet(nn.Module):
                 for i, _, cin, cout, stride in arch.layer_shapes()
             )
         )
-        self.head = ShuffleHead(arch.widths[-1], arch.last_width, num_classes)
+        self.head = spos_head(arch.widths[-1], arch.last_width, num_classes)
         init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -196,24 +182,20 @@ def build(
     return seeded(seed, lambda: ChoiceNet(arch, num_classes, in_channels))
 
 
-def part_costs(arch: ShuffleArch, *, num_classes: int, in_channels: int) -> list[tuple]:
-    """(part, output channels, output size, cost) of the stem, each choice layer and the head:
-    ``jointnas describe``'s rows and, summed, ``net_cost``."""
+def part_costs(arch: ShuffleArch, *, num_classes: int, in_channels: int) -> list[Part]:
+    """The stem, each choice layer and the head: ``jointnas describe``'s rows and, summed,
+    ``arch_cost``."""
     stem = ConvBNAct.cost(in_channels, arch.stem_width, 3, arch.stem_stride, arch.resolution)
     size = out_size(arch.resolution, arch.stem_stride)
-    rows = [("stem", arch.stem_width, size, stem)]
+    parts = [Part("stem", arch.stem_width, size, stem)]
     for i, _, cin, cout, stride in arch.layer_shapes():
         c = ChoiceBlock.cost(cin, cout, choice=arch.choices[i], stride=stride, size=size)
         size = out_size(size, stride)
-        rows.append((f"layer{i + 1}", cout, size, c))
-    head = ShuffleHead.cost(arch.widths[-1], arch.last_width, num_classes, size)
-    rows.append(("head", num_classes, 1, head))
-    return rows
+        parts.append(Part(f"layer{i + 1}", cout, size, c))
+    head = Head.cost(arch.widths[-1], arch.last_width, num_classes, size, bias=False)
+    return [*parts, Part("head", num_classes, 1, head)]
 
 
-def net_cost(arch: ShuffleArch, *, num_classes: int, in_channels: int) -> Cost:
+def arch_cost(arch: ShuffleArch, *, num_classes: int, in_channels: int) -> Cost:
     """Exact fvcore flops / numel params / fvcore activations of ``build(arch, ...)``."""
-    total = ZERO
-    for *_, c in part_costs(arch, num_classes=num_classes, in_channels=in_channels):
-        total = total + c
-    return Cost(int(total.flops), int(total.params), int(total.acts))
+    return total_cost(part_costs(arch, num_classes=num_classes, in_channels=in_channels))
