@@ -59,6 +59,26 @@ _PUBLIC = {
 _DEPRECATED = {"Arch": "jointnas.spaces.fbnetv3", "Stage": "jointnas.spaces.fbnetv3"}
 
 __all__ = sorted(_PUBLIC)
+#: subpackages and modules reachable as attributes without their own import statement
+_WINGS = (
+    "cli",
+    "constraints",
+    "designs",
+    "errors",
+    "evaluators",
+    "files",
+    "plotting",
+    "predictors",
+    "runs",
+    "samplers",
+    "spaces",
+    "storage",
+    "supernet",
+    "testing",
+    "tools",
+    "training",
+    "validated",
+)
 
 
 def __getattr__(name: str) -> Any:
@@ -69,6 +89,8 @@ def __getattr__(name: str) -> Any:
             stacklevel=2,
         )
         return getattr(importlib.import_module(_DEPRECATED[name]), name)
+    if name in _WINGS:  # ``import jointnas; jointnas.spaces.get_space(...)`` as before
+        return importlib.import_module(f"jointnas.{name}")
     module = _PUBLIC.get(name)
     if module is None:
         raise AttributeError(f"module 'jointnas' has no attribute {name!r}")
@@ -78,7 +100,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_PUBLIC})
+    return sorted({*globals(), *_PUBLIC, *_WINGS})
 
 
 if TYPE_CHECKING:  # what type checkers and IDEs see: the same names, eagerly

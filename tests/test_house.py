@@ -5,6 +5,7 @@ there, and the public names load lazily."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -113,6 +114,7 @@ def test_the_public_names_load_lazily_and_still_work() -> None:
     code = (
         "import sys, jointnas\n"
         "assert 'torch' not in sys.modules, 'import jointnas pulled in torch'\n"
+        "assert jointnas.spaces.get_space('regnet').key == 'regnet'  # a wing, no import\n"
         "for name in jointnas.__all__: getattr(jointnas, name)\n"
         "from jointnas.spaces import get_space\n"
         "assert jointnas.run.__module__ == 'jointnas.runs.pipeline'\n"
@@ -120,3 +122,29 @@ def test_the_public_names_load_lazily_and_still_work() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_the_readme_layout_names_what_is_there() -> None:
+    """Every file the README's layout names exists, and every wing and root module is named."""
+    readme = (PACKAGE.parent / "README.md").read_text()
+    block = readme.split("## Layout", 1)[1].split("```", 2)[1]
+    named: set[Path] = set()
+    folder = PACKAGE.parent
+    for line in block.splitlines():
+        head = line.split()[0] if line.strip() and not line.startswith(" ") else ""
+        if head.startswith("jointnas/"):
+            path = PACKAGE.parent / head.rstrip(",")
+            folder = path if path.is_dir() else path.parent
+            named.add(path)
+        for word in re.findall(r"[\w/]+\.py", line):
+            named.add(PACKAGE.parent / word if word.startswith("jointnas/") else folder / word)
+    missing = sorted(str(p.relative_to(PACKAGE.parent)) for p in named if not p.exists())
+    assert not missing, f"the README's layout names files that are not there: {missing}"
+    unnamed = sorted(
+        str(p.relative_to(PACKAGE.parent))
+        for p in [*PACKAGE.iterdir()]
+        if ((p.is_dir() and p.name != "__pycache__") or p.suffix == ".py")
+        and p.name != "__init__.py"
+        and p not in named
+    )
+    assert not unnamed, f"the README's layout does not name {unnamed}"
