@@ -25,7 +25,6 @@ on these seeds.
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 import time
 from collections.abc import Callable, Mapping
@@ -46,27 +45,21 @@ from jointnas.predictors.xgb import XGBoostPredictor
 from jointnas.samplers.coarse import CoarseSampler
 from jointnas.samplers.genetic import AdaptiveGeneticSampler
 from jointnas.spaces.base import DistributionSpace
+from jointnas.testing.problems import (
+    FIVE_PARAMS,
+    MIXED_TYPES,
+    THREE_PARAMS,
+    five_params_value,
+    mixed_types_value,
+    three_params_value,
+)
 
 Flt, Int, Cat = FloatDistribution, IntDistribution, CategoricalDistribution
 
-# -- coarse-mixed: a mixed-type space with a categorical of mixed Python types ------------------
-COARSE_SPACE: dict[str, BaseDistribution] = {
-    "x": Flt(-5.0, 5.0),
-    "lr": Flt(1e-4, 1.0, log=True),
-    "n": Int(0, 20, step=2),
-    "act": Cat(["relu", "tanh", None, 3, 2.5, True]),
-}
-PENALTY = {"relu": 0.0, "tanh": 1.0, None: 2.0, 3: 1.5, 2.5: 1.0, True: 3.0}
-
-
-def coarse_value(p: Mapping[str, Any]) -> float:
-    """Minimum 0 at x=1.3, lr=1e-2, n=12, act='relu'."""
-    return (
-        (p["x"] - 1.3) ** 2
-        + (math.log10(p["lr"]) + 2.0) ** 2
-        + ((p["n"] - 12) / 4.0) ** 2
-        + PENALTY[p["act"]]
-    )
+# the problems and their objectives are the tests' (``jointnas.testing.problems``)
+COARSE_SPACE, coarse_value = MIXED_TYPES, mixed_types_value
+GENETIC_SPACE, genetic_value = FIVE_PARAMS, five_params_value
+DROPIN_SPACE, dropin_value = THREE_PARAMS, three_params_value
 
 
 def coarse_sampler(seed: int) -> CoarseSampler:
@@ -81,40 +74,6 @@ def coarse_sampler(seed: int) -> CoarseSampler:
         max_tries=4096,
         seed=seed,
     )
-
-
-# -- genetic-mixed ------------------------------------------------------------------------------
-GENETIC_SPACE: dict[str, BaseDistribution] = {
-    "x": Flt(-5.0, 5.0),
-    "y": Flt(-5.0, 5.0),
-    "n": Int(1, 64, log=True),
-    "c": Cat(["a", "b", "c"]),
-    "lr": Flt(1e-4, 1.0, log=True),
-}
-
-
-def genetic_value(p: Mapping[str, Any]) -> float:
-    """Minimum 0 at x=1, y=-2, n=8, c='b', lr=1e-2."""
-    return (
-        (p["x"] - 1) ** 2
-        + (p["y"] + 2) ** 2
-        + (math.log(p["n"]) - math.log(8)) ** 2
-        + (p["c"] != "b")
-        + (math.log10(p["lr"]) + 2) ** 2
-    )
-
-
-# -- coarse-dropin --------------------------------------------------------------------------------
-DROPIN_SPACE: dict[str, BaseDistribution] = {
-    "x": Flt(-5.0, 5.0),
-    "n": Int(0, 10),
-    "c": Cat(["a", "b", "c"]),
-}
-
-
-def dropin_value(p: Mapping[str, Any]) -> float:
-    """Minimum 0 at x=1, n=3, c='b'."""
-    return (p["x"] - 1) ** 2 + (p["n"] - 3) ** 2 + (p["c"] != "b")
 
 
 @dataclass(frozen=True)

@@ -27,15 +27,13 @@ from jointnas.samplers.coarse import PREDICTED_ATTR, SOURCE_ATTR, CoarseSampler
 from jointnas.samplers.feasible import FeasibleSampler
 from jointnas.samplers.surrogate import Ensemble, Single, TreeRegressor, transform_target
 from jointnas.spaces.encoding import Encoder
+from jointnas.testing.problems import THREE_PARAMS, three_params_value
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
 Flt, Int, Cat = FloatDistribution, IntDistribution, CategoricalDistribution
-SPACE = {"x": Flt(-5.0, 5.0), "n": Int(0, 10), "c": Cat(["a", "b", "c"])}
-
-
-def value(p: Mapping[str, Any]) -> float:
-    return (p["x"] - 1) ** 2 + (p["n"] - 3) ** 2 + (p["c"] != "b")
+SPACE = THREE_PARAMS
+value = three_params_value
 
 
 def limit(p: Mapping[str, Any]) -> list[float]:

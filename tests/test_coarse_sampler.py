@@ -32,29 +32,15 @@ from jointnas.samplers.coarse import PREDICTED_ATTR, PROPOSAL_ATTR, SOURCE_ATTR,
 from jointnas.samplers.feasible import is_feasible
 from jointnas.spaces.base import DistributionSpace
 from jointnas.spaces.encoding import Encoder
+from jointnas.testing.problems import MIXED_TYPES, mixed_types_value
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
 Flt, Int, Cat = FloatDistribution, IntDistribution, CategoricalDistribution
 
 # A mixed-type, non-NAS space: float, log float, int with a step, categorical of mixed types.
-MIXED: dict[str, BaseDistribution] = {
-    "x": Flt(-5.0, 5.0),
-    "lr": Flt(1e-4, 1.0, log=True),
-    "n": Int(0, 20, step=2),
-    "act": Cat(["relu", "tanh", None, 3, 2.5, True]),
-}
-PENALTY = {"relu": 0.0, "tanh": 1.0, None: 2.0, 3: 1.5, 2.5: 1.0, True: 3.0}
-
-
-def mixed_value(p: Mapping[str, Any]) -> float:
-    """Minimum 0 at x=1.3, lr=1e-2, n=12, act='relu'."""
-    return (
-        (p["x"] - 1.3) ** 2
-        + (math.log10(p["lr"]) + 2.0) ** 2
-        + ((p["n"] - 12) / 4.0) ** 2
-        + PENALTY[p["act"]]
-    )
+MIXED = MIXED_TYPES
+mixed_value = mixed_types_value
 
 
 def mixed_constraint(p: Mapping[str, Any]) -> list[float]:

@@ -29,30 +29,15 @@ from optuna.trial import TrialState
 from jointnas.errors import InfeasibleConstraintError
 from jointnas.samplers.genetic import AdaptiveGeneticSampler
 from jointnas.spaces.encoding import Encoder
+from jointnas.testing.problems import FIVE_PARAMS, five_params_value
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
 CHILD = "AdaptiveGeneticSampler:child"
 GENERATION = "AdaptiveGeneticSampler:generation"
 
-MIXED: dict[str, BaseDistribution] = {
-    "x": FloatDistribution(-5.0, 5.0),
-    "y": FloatDistribution(-5.0, 5.0),
-    "n": IntDistribution(1, 64, log=True),
-    "c": CategoricalDistribution(["a", "b", "c"]),
-    "lr": FloatDistribution(1e-4, 1.0, log=True),
-}
-
-
-def mixed_loss(p: Mapping[str, Any]) -> float:
-    """A cheap objective with a clear optimum (0 at x=1, y=-2, n=8, c='b', lr=1e-2)."""
-    return (
-        (p["x"] - 1) ** 2
-        + (p["y"] + 2) ** 2
-        + (math.log(p["n"]) - math.log(8)) ** 2
-        + (p["c"] != "b")
-        + (math.log10(p["lr"]) + 2) ** 2
-    )
+MIXED = FIVE_PARAMS  # a cheap objective with a clear optimum
+mixed_loss = five_params_value
 
 
 def suggest_all(trial: optuna.trial.BaseTrial, space: Mapping[str, BaseDistribution]) -> dict:

@@ -94,22 +94,6 @@ class LimitSettings(Validated):
         )
 
 
-def stamp(space: Space, data: Dataset, seed: int, reward: Reward | None = None) -> dict[str, Any]:
-    """Settings every study of a search carries: a rerun with others is refused, not mixed.
-    The reward says what the studies' values are (None: accuracies)."""
-    from jointnas.spaces.registry import space_record
-
-    return {
-        keys.REWARD: None if reward is None else reward.record(),
-        keys.SPACE: space.key,
-        keys.SPACE_RECORD: space_record(space),
-        keys.SPACE_FINGERPRINT: space.fingerprint(),
-        keys.DATASET: data.name,
-        keys.TASK: {"num_classes": data.num_classes, "in_channels": data.in_channels},
-        keys.SEED: seed,
-    }
-
-
 def check_reachable(
     space: Space, limits: Limits, task: Mapping[str, int], constraint: Constraint, seed: int
 ) -> None:
@@ -190,8 +174,19 @@ class RunContext:
         )
 
     def stamp(self, space: Space, reward: Reward | None = None) -> dict[str, Any]:
-        """The stamp of a search of ``space`` on this run's data and seed."""
-        return stamp(space, self.data, self.settings.seed, reward)
+        """Settings every study of a search of ``space`` carries: a rerun with others is
+        refused, not mixed. The reward says what the studies' values are (None: accuracies)."""
+        from jointnas.spaces.registry import space_record
+
+        return {
+            keys.REWARD: None if reward is None else reward.record(),
+            keys.SPACE: space.key,
+            keys.SPACE_RECORD: space_record(space),
+            keys.SPACE_FINGERPRINT: space.fingerprint(),
+            keys.DATASET: self.data.name,
+            keys.TASK: self.task,
+            keys.SEED: self.settings.seed,
+        }
 
     def open_study(
         self, stage: str, settings: Mapping[str, Any], *, name: str | None = None, **create: Any
