@@ -22,6 +22,18 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(threads)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def decoded_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Decoded image folders go to a temporary cache, not the user's home (subprocesses too)."""
+    old = os.environ.get("JOINTNAS_CACHE_DIR")
+    os.environ["JOINTNAS_CACHE_DIR"] = str(tmp_path_factory.mktemp("decoded"))
+    yield
+    if old is None:
+        os.environ.pop("JOINTNAS_CACHE_DIR", None)
+    else:
+        os.environ["JOINTNAS_CACHE_DIR"] = old
+
+
 @pytest.fixture(scope="session")
 def digits() -> Dataset:
     return load_dataset("digits", seed=0)
@@ -30,7 +42,7 @@ def digits() -> Dataset:
 @pytest.fixture(scope="session")
 def nan_digits(digits: Dataset) -> Dataset:
     """The digits data with every training pixel NaN: any training on it must diverge."""
-    x = torch.full_like(digits.x_train, float("nan"))
+    x = torch.full(digits.x_train.shape, float("nan"))
     return Dataset(
         name="nan",
         x_train=x,

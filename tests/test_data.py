@@ -44,14 +44,19 @@ def test_mnist5k_loads_offline_with_stratified_normalised_split(mnist: Dataset) 
     assert mnist.image_size == 28
     assert mnist.x_train.shape == (4000, 1, 28, 28)
     assert mnist.x_val.shape == (1000, 1, 28, 28)
-    assert mnist.x_train.dtype == torch.float32
+    assert mnist.x_train.dtype == torch.uint8  # held compact; normalised per batch
     assert mnist.y_train.dtype == torch.int64
     # 500 images per class in the source, so a stratified 20% split has exactly 100 each.
     assert torch.bincount(mnist.y_val).tolist() == [100] * 10
     assert torch.bincount(mnist.y_train).tolist() == [400] * 10
-    assert abs(mnist.x_train.mean().item()) < 1e-4
-    assert abs(mnist.x_train.std().item() - 1.0) < 1e-3
-    assert abs(mnist.x_val.mean().item()) < 0.1  # val uses train stats, so only close to 0
+    cpu = torch.device("cpu")
+    train = mnist.fit_images(torch.arange(mnist.num_train), device=cpu)
+    assert abs(train.mean().item()) < 1e-4
+    assert abs(train.std().item() - 1.0) < 1e-3
+    val = torch.cat([x for x, _ in mnist.val_batches(device=cpu)])
+    assert val.shape == (1000, 1, 28, 28)
+    assert abs(val.mean().item()) < 0.1  # val uses train stats, so only close to 0
+    assert mnist.augment.label == "crop"  # digits: shifted crop, never a flip
 
 
 def test_same_seed_same_split_and_different_seed_differs(mnist: Dataset) -> None:
@@ -129,7 +134,7 @@ def test_image_folder_grayscale(tmp_path: Path) -> None:
     assert data.image_size == 16
     assert (data.num_train, data.num_val) == (4, 4)
     # Class 0 ("cat", sorted first) is dark, class 1 ("dog") is bright.
-    means = data.x_train.mean(dim=(1, 2, 3))
+    means = data.x_train.float().mean(dim=(1, 2, 3))
     assert (means[data.y_train == 0] < means[data.y_train == 1].min()).all()
 
 
@@ -141,7 +146,7 @@ def test_image_folder_rgb_when_any_image_is_colour(tmp_path: Path) -> None:
     assert data.in_channels == 3
     assert data.image_size == 32
     assert data.num_train + data.num_val == 6
-    xs = torch.cat([data.x_train, data.x_val]).mean(dim=(2, 3))  # (N, 3) channel means
+    xs = torch.cat([data.x_train, data.x_val]).float().mean(dim=(2, 3))  # (N, 3) means
     ys = torch.cat([data.y_train, data.y_val])
     # Grayscale "a" is promoted to R=G=B (rising together); colour "b" has G = 255 - R.
     corr = [torch.corrcoef(xs[ys == k][:, :2].T)[0, 1].item() for k in (0, 1)]
@@ -207,14 +212,57 @@ def test_class_directory_without_images(tmp_path: Path) -> None:
     assert "contain no images" in message
 
 
-def test_corrupt_image_names_the_file(tmp_path: Path) -> None:
+def test_unreadable_files_are_skipped_with_one_counted_warning(tmp_path: Path) -> None:
     for i in range(2):
         _write_png(tmp_path / "a" / f"{i}.png", value=0)
         _write_png(tmp_path / "b" / f"{i}.png", value=255)
     (tmp_path / "b" / "x.png").write_bytes(b"\x00\x01garbage, not a png")
-    message = _error(tmp_path)
-    assert "cannot read image" in message
-    assert str(tmp_path / "b" / "x.png") in message
+    noise = np.random.default_rng(0).integers(0, 256, (64, 64), dtype=np.uint8)
+    Image.fromarray(noise).save(tmp_path / "b" / "whole.png")
+    whole = (tmp_path / "b" / "whole.png").read_bytes()
+    (tmp_path / "b" / "whole.png").unlink()
+    (tmp_path / "b" / "cut.png").write_bytes(whole[: len(whole) // 2])  # a header, half the pixels
+    with pytest.warns(UserWarning) as caught:
+        data = load_dataset(str(tmp_path), val_fraction=0.5)
+    text = " | ".join(str(w.message) for w in caught)
+    assert "skipped 1 file(s) that are not readable images (b/x.png)" in text
+    assert "skipped 1 image(s) that failed to decode" in text
+    assert data.num_train + data.num_val == 4
+
+
+def test_mixed_grey_and_colour_warns_with_counts(tmp_path: Path) -> None:
+    for i in range(2):
+        _write_png(tmp_path / "a" / f"{i}.png", value=20, mode="L")
+        _write_png(tmp_path / "b" / f"{i}.png", value=90, mode="RGB")
+    _write_png(tmp_path / "b" / "2.png", value=90, mode="RGB")
+    with pytest.warns(UserWarning, match="2 grey and 3 colour images"):
+        assert load_dataset(str(tmp_path), val_fraction=0.5).in_channels == 3
+
+
+def test_stored_size_above_the_images_warns(tmp_path: Path) -> None:
+    for i in range(2):
+        _write_png(tmp_path / "a" / f"{i}.png", value=20)
+        _write_png(tmp_path / "b" / f"{i}.png", value=90)
+    with pytest.warns(UserWarning, match="stored size 64 px exceeds the smallest image"):
+        assert load_dataset(str(tmp_path), val_fraction=0.5, image_size=64).image_size == 64
+
+
+def test_decoded_folder_is_cached_and_reused(tmp_path: Path, monkeypatch) -> None:
+    for i in range(3):
+        _write_png(tmp_path / "d" / "a" / f"{i}.png", value=10 * i)
+        _write_png(tmp_path / "d" / "b" / f"{i}.png", value=200 - i)
+    monkeypatch.setenv("JOINTNAS_CACHE_DIR", str(tmp_path / "cache"))
+    first = load_dataset(str(tmp_path / "d"), val_fraction=0.5, image_size=8)
+    cached = sorted(p.name for p in (tmp_path / "cache").iterdir())
+    assert len(cached) == 2 and cached[0].endswith(".x.npy")
+    (tmp_path / "d" / "a" / "0.png").rename(tmp_path / "d" / "a" / "9.png")  # a changed folder
+    again = load_dataset(str(tmp_path / "d"), val_fraction=0.5, image_size=8)
+    assert len(list((tmp_path / "cache").iterdir())) == 4  # a new key, the old entry kept
+
+    def pixels(d: Dataset) -> torch.Tensor:
+        return torch.sort(torch.cat([d.x_train, d.x_val]).flatten())[0]
+
+    assert torch.equal(pixels(first), pixels(again))
 
 
 def test_npz_that_is_not_a_zip_archive(tmp_path: Path) -> None:
@@ -300,7 +348,10 @@ def test_val_fraction_out_of_range(fraction: float) -> None:
 
 def test_repr_shows_shapes_not_pixels(digits: Dataset) -> None:
     text = repr(digits.subset(train=3, val=2))
-    assert text == "Dataset(name='digits', train=(3, 1, 8, 8), val=(2, 1, 8, 8), num_classes=10)"
+    assert text == (
+        "Dataset(name='digits', train=(3, 1, 8, 8), val=(2, 1, 8, 8), num_classes=10, "
+        "augment='crop')"
+    )
 
 
 def test_dataset_rejects_mismatched_tensors() -> None:

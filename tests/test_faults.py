@@ -31,7 +31,7 @@ real = data.load_dataset  # runs.context loads the data through it
 
 def nan_data(*args, **kwargs):  # every training of this worker hits a NaN loss
     d = real(*args, **kwargs)
-    return Dataset(name=d.name, x_train=torch.full_like(d.x_train, float("nan")),
+    return Dataset(name=d.name, x_train=torch.full(d.x_train.shape, float("nan")),
                    y_train=d.y_train, x_val=d.x_val, y_val=d.y_val, num_classes=d.num_classes)
 
 data.load_dataset = nan_data

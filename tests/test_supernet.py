@@ -121,7 +121,7 @@ def test_inherit_weights_recalibrates_bn_on_a_copy(data) -> None:
     sub = recal.subnet(path)
     # reset + exact cumulative average: the stem BN's mean is the mean of the stem conv output
     with torch.no_grad():
-        conv_out = sub.stem[0](data.x_train[:200])
+        conv_out = sub.stem[0](data.fit_images(torch.arange(200), device=torch.device("cpu")))
     bn = sub.stem[1]
     expected = conv_out.detach().mean(dim=(0, 2, 3))
     torch.testing.assert_close(bn.running_mean, expected, rtol=1e-4, atol=1e-5)
@@ -148,7 +148,7 @@ def test_scoring_restores_buffers_path_and_mode(data) -> None:
     before = {k: v.clone() for k, v in net.named_buffers()}
     hook = GreedyPaths(
         PathSampler(SPACE, seed=0),
-        x_score=data.x_train[:32],
+        x_score=data.fit_images(torch.arange(32), device=torch.device("cpu")),
         y_score=data.y_train[:32],
         total_steps=10,
         m=4,

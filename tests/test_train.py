@@ -28,7 +28,9 @@ SGD = Recipe(optimizer="sgd", lr=0.1, weight_decay=1e-4)
 
 @pytest.fixture(scope="module")
 def data() -> Dataset:
-    return load_dataset("mnist5k", seed=0).subset(train=1500, val=500)
+    # no augmentation: these tests are about the trainer learning in 24 steps, where any
+    # augmentation slows it down (test_augment covers augmentation)
+    return load_dataset("mnist5k", seed=0, augment="none").subset(train=1500, val=500)
 
 
 @pytest.fixture(scope="module")

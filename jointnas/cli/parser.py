@@ -6,10 +6,9 @@ import argparse
 from typing import NoReturn
 
 from jointnas.cli.design import add_parser as add_design_parsers
-from jointnas.cli.options import add_storage, positive_float, positive_int
+from jointnas.cli.options import add_dataset, add_storage, positive_float, positive_int
 from jointnas.cli.supernet import add_parser as add_supernet_parser
 from jointnas.runs.config import DEFAULT_SPACE
-from jointnas.training.data import BUILTIN_SOURCES
 
 
 class _Parser(argparse.ArgumentParser):
@@ -65,12 +64,7 @@ def _add_search_options(
     p.add_argument("--study", default="jointnas", help="study name (default: %(default)s)")
     _add_space(p)
     p.add_argument("--preset", default=None, help=argparse.SUPPRESS)  # replaced by --space
-    p.add_argument(
-        "--dataset",
-        default="mnist5k",
-        help=f"{' | '.join(BUILTIN_SOURCES)}[:N] | path to .npz (x, y) | ImageFolder "
-        "directory (default: %(default)s)",
-    )
+    add_dataset(p)
     p.add_argument(
         "--max-mflops",
         type=positive_float,

@@ -44,7 +44,7 @@ from optuna.trial import TrialState
 from jointnas.constraints import Band, DrawShortfall, cost_feasibility, draw_feasible, uniform_rows
 from jointnas.designs.edf_analysis import write_report
 from jointnas.errors import ConfigError, InfeasibleConstraintError
-from jointnas.runs.context import RunContext, RunSettings
+from jointnas.runs.context import RunContext, RunSettings, largest_resolution, load_data
 from jointnas.runs.objective import CandidateRejected, Objective
 from jointnas.spaces.base import Space
 from jointnas.spaces.encoding import Params
@@ -52,7 +52,7 @@ from jointnas.spaces.fixed_recipe import FixedRecipeSpace
 from jointnas.spaces.recipe import Recipe
 from jointnas.spaces.registry import get_space, space_record
 from jointnas.storage import keys
-from jointnas.training.data import Dataset, load_dataset
+from jointnas.training.data import Dataset
 from jointnas.training.trainer import TrainingDiverged
 
 #: rounds of enqueue -> train per space and invocation (a candidate whose trial was lost, e.g.
@@ -321,7 +321,8 @@ def run_edf(config: EDFConfig, *, data: Dataset | None = None, progress: bool = 
     before the storage is opened, so a band that fails for any space changes nothing."""
     spaces = config.build_spaces()
     if data is None:
-        data = load_dataset(config.dataset, seed=config.seed)
+        sizes = [largest_resolution(space) or 0 for space in spaces.values()]
+        data = load_data(config, image_size=max(sizes) or None)
     task = {"num_classes": data.num_classes, "in_channels": data.in_channels}
     draws = {
         key: draw_in_band(

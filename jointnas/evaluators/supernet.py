@@ -62,7 +62,7 @@ class InheritWeights:
         net = self.supernet.subnet(choices)
         data = self.data.at_resolution(self.supernet.arch.resolution)
         if self.recal_images:
-            x = data.x_train[: self.recal_images].to(dev)
+            x = data.fit_images(torch.arange(min(self.recal_images, data.num_train)), device=dev)
             recalibrate_bn(net, x, batch_size=self.batch_size)
         return net.eval()
 
@@ -88,7 +88,7 @@ class InheritWeights:
         data = self.data.at_resolution(frame.resolution)
         dev = next(net.parameters()).device
         with torch.no_grad():
-            acc = evaluate(net, data.x_val.to(dev), data.y_val.to(dev), batch_size=self.batch_size)
+            acc = evaluate(net, data.val_batches(device=dev, batch_size=self.batch_size))
         return Evaluation(
             value=acc,
             curve=(acc,),

@@ -253,7 +253,9 @@ def load_predictor(directory: str | os.PathLike, *, space: Space | None = None) 
             if "space_record" in meta:
                 space = space_from_record(meta["space_record"])
             else:  # written before spaces were recorded with their options
-                space = space_from_legacy(stored["name"], stored.get("fixed"))
+                space = space_from_legacy(
+                    stored["name"], stored.get("fixed"), fingerprint=stored.get("fingerprint")
+                )
         hyper = dict(meta["hyperparameters"])
         task = Task(**meta["task"])
     except (KeyError, TypeError, ValueError) as exc:

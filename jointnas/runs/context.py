@@ -51,13 +51,30 @@ class RunSettings(Validated):
     batch_size: int = 128
     #: seconds between a running trial's heartbeats (a killed training is retried); None: off
     heartbeat: int | None = 60
+    #: "auto" | "memory" | "stream": how the data is held (``training.data.load_dataset``)
+    data_mode: str = "auto"
+    #: base train-time augmentation ("auto": by source, ``training.augment.parse_augment``)
+    augment: str = "auto"
+    #: stored resolution of an image folder held in memory (None: the space's largest, or 32)
+    image_size: int | None = None
+    #: processes of the streaming loader (None: the CPUs less one, at most 8)
+    loader_workers: int | None = None
+    #: cap on the steps of every training epoch (a smoke test of a large set); None: all
+    max_steps_per_epoch: int | None = None
 
-    POSITIVE: ClassVar[tuple[str, ...]] = ("batch_size", "heartbeat")
+    POSITIVE: ClassVar[tuple[str, ...]] = (
+        "batch_size",
+        "heartbeat",
+        "image_size",
+        "max_steps_per_epoch",
+    )
     NAMES: ClassVar[tuple[str, ...]] = ("study_name",)
-    ARGS: ClassVar[dict[str, str]] = {"study_name": "study"}
+    ARGS: ClassVar[dict[str, str]] = {"study_name": "study", "data_mode": "data"}
 
     def check(self) -> None:
         super().check()
+        if self.loader_workers is not None and self.loader_workers < 0:
+            raise ConfigError(f"--loader-workers must be >= 0, got {self.loader_workers}")
         from jointnas.training.trainer import resolve_device  # torch: only when a run is made
 
         try:
@@ -120,6 +137,29 @@ def check_reachable(
         ) from None
 
 
+#: the RunSettings fields that change what a training sees (stamped; workers read them back)
+DATA_FIELDS = ("data_mode", "augment", "image_size", "max_steps_per_epoch")
+
+
+def load_data(settings: RunSettings, *, image_size: int | None = None) -> Dataset:
+    """The data ``settings`` name, held and augmented as they say."""
+    from jointnas.training.data import load_dataset
+
+    return load_dataset(
+        settings.dataset,
+        seed=settings.seed,
+        mode=settings.data_mode,
+        augment=settings.augment,
+        image_size=settings.image_size or image_size,
+        workers=settings.loader_workers,
+    )
+
+
+def largest_resolution(space: Space) -> int | None:
+    """The input size of ``space``'s largest candidate (None when its archs have none)."""
+    return getattr(space.decode(space.largest_params()).arch, "resolution", None)
+
+
 @dataclass(frozen=True)
 class RunContext:
     """An opened run: its settings, storage and data, and the studies and evaluators of it."""
@@ -135,16 +175,17 @@ class RunContext:
         *,
         data: Dataset | None = None,
         storage: optuna.storages.BaseStorage | None = None,
+        image_size: int | None = None,
     ) -> RunContext:
         """Open ``settings.storage`` (first: a bad URL fails before the data is loaded; beats
         let a killed run's trial be retried), then load ``settings.dataset`` unless ``data``
-        is given (tests and Python callers pass a subset)."""
+        is given (tests and Python callers pass a subset). ``image_size``: the stored
+        resolution of an in-memory image folder when the settings name none (a driver passes
+        its space's largest resolution)."""
         if storage is None:
             storage = open_storage(settings.storage, heartbeat=settings.heartbeat)
         if data is None:
-            from jointnas.training.data import load_dataset
-
-            data = load_dataset(settings.dataset, seed=settings.seed)
+            data = load_data(settings, image_size=image_size)
         return cls(settings=settings, storage=storage, data=data)
 
     @property
@@ -169,7 +210,10 @@ class RunContext:
             epochs=epochs,
             device=self.settings.device,
             batch_size=self.settings.batch_size,
-            train_kwargs={"schedule_epochs": schedule_epochs or epochs},
+            train_kwargs={
+                "schedule_epochs": schedule_epochs or epochs,
+                "max_steps_per_epoch": self.settings.max_steps_per_epoch,
+            },
             **options,
         )
 
@@ -184,6 +228,7 @@ class RunContext:
             keys.SPACE_RECORD: space_record(space),
             keys.SPACE_FINGERPRINT: space.fingerprint(),
             keys.DATASET: self.data.name,
+            keys.DATA_SETTINGS: {k: getattr(self.settings, k) for k in DATA_FIELDS},
             keys.TASK: self.task,
             keys.SEED: self.settings.seed,
         }

@@ -25,7 +25,7 @@ import optuna
 from jointnas.errors import ConfigError
 from jointnas.runs.coarse import coarse_loop, coarse_objective, open_coarse_study
 from jointnas.runs.config import STAGES, RunConfig
-from jointnas.runs.context import RunContext, check_reachable
+from jointnas.runs.context import RunContext, check_reachable, largest_resolution
 from jointnas.runs.reward import Reward
 from jointnas.runs.stages import (
     final_stage,
@@ -77,7 +77,7 @@ def run(config: RunConfig, *, data: Dataset | None = None, progress: bool = True
     """Run (or resume) the search described by ``config``; return the coarse-stage study (the
     fine and final studies are linked from it: ``jointnas.storage.layout.linked_study``)."""
     space = config.build_space()
-    ctx = RunContext.open(config, data=data)
+    ctx = RunContext.open(config, data=data, image_size=largest_resolution(space))
     limits, reward = config.limits, config.reward
     objective = coarse_objective(config, ctx, space)
     check_reachable(space, limits, ctx.task, objective.constraint, config.seed)

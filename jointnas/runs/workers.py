@@ -30,7 +30,7 @@ import optuna
 from jointnas.errors import ConfigError
 from jointnas.runs.coarse import SHARED, coarse_loop, coarse_objective, coarse_sampler
 from jointnas.runs.config import RunConfig
-from jointnas.runs.context import RunContext
+from jointnas.runs.context import DATA_FIELDS, RunContext, largest_resolution
 from jointnas.storage import keys
 from jointnas.storage.backends import load_study
 from jointnas.storage.devices import visible_gpu_count, worker_devices
@@ -57,8 +57,14 @@ def worker_config(storage: str, study_name: str, *, device: str = "auto") -> Run
             f"study {study_name!r} was made by another jointnas version (settings {unknown}); "
             "start a new run with another --study name"
         )
+    data = study.user_attrs.get(keys.DATA_SETTINGS, {})
     return RunConfig(
-        **shared, storage=storage, study_name=study_name, device=device, stop_after="coarse"
+        **shared,
+        **{k: data[k] for k in DATA_FIELDS if k in data},
+        storage=storage,
+        study_name=study_name,
+        device=device,
+        stop_after="coarse",
     )
 
 
@@ -69,8 +75,9 @@ def work(
     train candidates until it holds its budget. Only the coarse loop: the limits, the stamp
     and the reward were checked once by ``pipeline.run``."""
     config = worker_config(storage, study_name, device=device)
-    ctx = RunContext.open(config)
-    objective = coarse_objective(config, ctx, config.build_space())
+    space = config.build_space()
+    ctx = RunContext.open(config, image_size=largest_resolution(space))
+    objective = coarse_objective(config, ctx, space)
     study = optuna.load_study(
         study_name=study_name,
         storage=ctx.storage,

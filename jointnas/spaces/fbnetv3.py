@@ -173,6 +173,7 @@ class FBNetV3Space(Space):
     def structure(self) -> dict[str, Any]:
         fixed = asdict(self.preset)
         fixed.pop("notes")
+        fixed.pop("augment")  # a recipe range (in the distributions); absent from old records
         if self.pinned:
             fixed["pinned"] = self.pinned
         return fixed

@@ -25,11 +25,15 @@ class Recipe:
     drop_path: float = 0.0
     ema: bool = False
     label_smoothing: float = 0.0
+    #: RandAugment strength in [0, 1] (its magnitude as a fraction of its range); 0 is off.
+    #: The data's base crop/flip is not part of the recipe (``jointnas.training.augment``)
+    augment: float = 0.0
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer {self.optimizer!r} is not one of {OPTIMIZERS}")
-        for name in ("lr", "weight_decay", "mixup", "dropout", "drop_path", "label_smoothing"):
+        numbers = ("lr", "weight_decay", "mixup", "dropout", "drop_path", "label_smoothing")
+        for name in (*numbers, "augment"):
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:
                 raise ValueError(f"recipe {name} = {value!r} must be a finite number >= 0")
@@ -38,3 +42,5 @@ class Recipe:
         for name in ("dropout", "drop_path", "label_smoothing"):
             if getattr(self, name) >= 1:
                 raise ValueError(f"recipe {name} = {getattr(self, name)!r} must be < 1")
+        if self.augment > 1:
+            raise ValueError(f"recipe augment = {self.augment!r} must be <= 1")

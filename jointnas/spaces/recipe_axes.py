@@ -6,11 +6,19 @@ space (AutoTrain transfer and the predictors' recipe features compare like with 
 space has to build another to read them. ``RecipeRanges`` holds the ranges; the two sets are
 FBNetV3's (``small`` for the digits-sized spaces, ``imagenet`` with the paper's tighter weight
 decay and stronger regularisation).
+
+``augment`` (RandAugment strength, ``jointnas.training.augment``) joined the axes later.
+Studies and predictors recorded before it carry the fingerprint of their space without it;
+``before_augment_axis()`` rebuilds such a space as it was (``registry.space_from_record``
+falls back to it when a stored fingerprint matches that older definition), so they still
+resume and load, and their candidates train with augment 0, as they did.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextvars
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +36,19 @@ RECIPE_KEYS = (
     "drop_path",
     "ema",
     "label_smoothing",
+    "augment",
 )
+_WITH_AUGMENT = contextvars.ContextVar("jointnas_recipe_augment_axis", default=True)
+
+
+@contextmanager
+def before_augment_axis() -> Iterator[None]:
+    """Spaces built inside have the recipe axes they had before ``augment`` existed."""
+    token = _WITH_AUGMENT.set(False)
+    try:
+        yield
+    finally:
+        _WITH_AUGMENT.reset(token)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,6 +62,7 @@ class RecipeRanges:
     dropout: tuple[float, float] = (0.0, 0.3)
     drop_path: tuple[float, float] = (0.0, 0.3)
     label_smoothing: tuple[float, float] = (0.0, 0.2)
+    augment: tuple[float, float] = (0.0, 1.0)
     optimizers: tuple[str, ...] = OPTIMIZERS
 
 
@@ -55,8 +76,9 @@ RECIPE_RANGES: dict[str, RecipeRanges] = {
 def recipe_distributions(
     ranges: RecipeRanges = RECIPE_RANGES["small"],
 ) -> dict[str, BaseDistribution]:
-    """The recipe parameters of ``ranges`` as Optuna distributions, in ``RECIPE_KEYS`` order."""
-    return {
+    """The recipe parameters of ``ranges`` as Optuna distributions, in ``RECIPE_KEYS`` order
+    (without ``augment`` inside ``before_augment_axis()``)."""
+    dists: dict[str, BaseDistribution] = {
         "optimizer": CategoricalDistribution(ranges.optimizers),
         "lr": FloatDistribution(*ranges.lr, log=True),
         "weight_decay": FloatDistribution(*ranges.weight_decay, log=True),
@@ -66,8 +88,12 @@ def recipe_distributions(
         "ema": CategoricalDistribution((False, True)),
         "label_smoothing": FloatDistribution(*ranges.label_smoothing),
     }
+    if _WITH_AUGMENT.get():
+        dists["augment"] = FloatDistribution(*ranges.augment)
+    return dists
 
 
 def recipe_of(values: Mapping[str, Any]) -> Recipe:
-    """The ``Recipe`` of a complete params dict (searched and fixed values merged)."""
-    return Recipe(**{k: values[k] for k in RECIPE_KEYS})
+    """The ``Recipe`` of a complete params dict (searched and fixed values merged); a space
+    built before the ``augment`` axis has none, which is augment 0."""
+    return Recipe(**{k: values[k] for k in RECIPE_KEYS if k in values})

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jointnas.spaces.base import FIXED_SUFFIX, Space
+from jointnas.spaces.recipe_axes import before_augment_axis
 
 
 @dataclass(frozen=True)
@@ -147,8 +148,8 @@ def space_from_record(record: Mapping[str, Any]) -> Space:
                 f"space {name!r} comes from module {module!r}, which cannot be imported "
                 f"here ({exc}); install it or import it before loading"
             ) from None
-    space = get_space(name, **dict(record.get("options") or {}))
     stored = record.get("fingerprint")
+    space = as_recorded(lambda: get_space(name, **dict(record.get("options") or {})), stored)
     if stored is not None and stored != space.fingerprint():
         raise ValueError(
             f"space {name!r} has changed since it was recorded (fingerprint {stored}, now "
@@ -157,10 +158,25 @@ def space_from_record(record: Mapping[str, Any]) -> Space:
     return space
 
 
-def space_from_legacy(name: str, fix: Mapping[str, Any] | None = None) -> Space:
+def as_recorded(build: Callable[[], Space], fingerprint: str | None) -> Space:
+    """``build()``, or when ``fingerprint`` names the definition the space had before the
+    recipe's ``augment`` axis, that older definition (``recipe_axes.before_augment_axis``):
+    what a study or predictor recorded then still loads as it was made."""
+    space = build()
+    if fingerprint is None or fingerprint == space.fingerprint():
+        return space
+    with before_augment_axis():
+        older = build()
+    return older if older.fingerprint() == fingerprint else space
+
+
+def space_from_legacy(
+    name: str, fix: Mapping[str, Any] | None = None, *, fingerprint: str | None = None
+) -> Space:
     """The space of an artifact written before spaces were recorded with their options: a
     bare name, ``-fixed`` (``base.FIXED_SUFFIX``) appended when parameters were pinned."""
     base = name.removesuffix(FIXED_SUFFIX)
     if (base != name) != bool(fix):
         raise ValueError(f"space {name!r} needs its pinned parameters (and only it does)")
-    return get_space(base, fix=dict(fix)) if fix else get_space(base)
+    options = {"fix": dict(fix)} if fix else {}
+    return as_recorded(lambda: get_space(base, **options), fingerprint)

@@ -39,6 +39,9 @@ SPACE_RECORD = "jointnas:space_record"  #: name, options, module, fingerprint (r
 SPACE_FINGERPRINT = "jointnas:space_fingerprint"
 LEGACY_SPACE_FIXED = "jointnas:space_fixed"  #: layout 1: the pinned params of AutoTrain
 DATASET = "jointnas:dataset"
+#: how the data was held and augmented (``runs.context.DATA_FIELDS``); studies from before
+#: augmentation lack it and are stamped with the settings they are resumed with
+DATA_SETTINGS = "jointnas:data_settings"
 TASK = "jointnas:task"  #: {"num_classes", "in_channels"}
 SEED = "jointnas:seed"
 EPOCHS = "jointnas:epochs"

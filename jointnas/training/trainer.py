@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from jointnas.spaces.recipe import Recipe
 from jointnas.training import checkpoint as ckpt
 from jointnas.training.bn import recalibrate_bn
 from jointnas.training.data import Dataset
+from jointnas.training.streaming import StreamingDataset
 
 # The recipe's ``lr`` is on SGD's scale; adaptive optimizers take a fixed fraction of it, so one
 # log-uniform range serves all three. AdamW's decoupled decay is rescaled so that the per-step
@@ -154,29 +156,27 @@ def mixed_loss(out: torch.Tensor, y: torch.Tensor, lam: float, smoothing: float)
 @torch.no_grad()
 def evaluate(
     model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
     *,
-    batch_size: int = 1000,
     amp_dtype: torch.dtype | None = None,
     channels_last: bool = False,
 ) -> float:
-    """Top-1 accuracy of ``model`` on (x, y) already on the model's device."""
+    """Top-1 accuracy of ``model`` over (x, y) batches already on the model's device."""
     model.eval()
-    correct = 0
-    for i in range(0, len(x), batch_size):
-        xb = x[i : i + batch_size]
+    correct = total = 0
+    for xb, yb in batches:
         if channels_last:
             xb = xb.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(x.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-            correct += int((model(xb).argmax(1) == y[i : i + batch_size]).sum())
-    return correct / len(x)
+        with torch.autocast(xb.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            correct += int((model(xb).argmax(1) == yb).sum())
+        total += len(yb)
+    return correct / max(total, 1)
 
 
 def train(
     model: nn.Module,
     recipe: Recipe,
-    data: Dataset,
+    data: Dataset | StreamingDataset,
     *,
     epochs: int,
     seed: int,
@@ -191,12 +191,16 @@ def train(
     bn_recalibration: int = 1024,
     checkpoint: str | Path | None = None,
     hook: StepHook | None = None,
+    max_steps_per_epoch: int | None = None,
 ) -> TrainResult:
     """Train ``model`` in place with ``recipe`` on ``data``; return per-epoch validation accuracy.
 
     ``schedule_epochs`` (default ``epochs``) lays the cosine schedule over a longer budget and
     stops after ``epochs``: an early-stopped run of a full-budget training, as fidelity
-    calibration compares. ``resolution`` resizes the data for this candidate. On CUDA, training
+    calibration compares. ``resolution`` is the candidate's input size: each batch is resized
+    (and augmented: the data's base policy, then RandAugment at ``recipe.augment``) to it on
+    the training device. ``max_steps_per_epoch`` caps the steps of every epoch (a smoke test
+    of a large set; the schedule follows the capped epoch). On CUDA, training
     uses bf16/fp16 autocast. ``channels_last`` is on by default on every device: on 2 CPU cores it
     measured 1.19x images/s (geomean of three candidates; 1.64x on a 3-MFLOPs net, 0.92-0.98x on
     the smallest), see BENCHMARKS.md.
@@ -219,20 +223,16 @@ def train(
     amp_dtype = None
     if cuda:
         amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if resolution is not None:
-        data = data.at_resolution(resolution)
-
-    def to_dev(t: torch.Tensor) -> torch.Tensor:
-        return t.pin_memory().to(dev, non_blocking=True) if cuda else t
-
-    x_train, y_train = to_dev(data.x_train), to_dev(data.y_train)
-    x_val, y_val = to_dev(data.x_val), to_dev(data.y_val)
+    if max_steps_per_epoch is not None and max_steps_per_epoch < 1:
+        raise ValueError(f"max_steps_per_epoch must be >= 1, got {max_steps_per_epoch}")
     model.to(dev)
     if channels_last:
         model.to(memory_format=torch.channels_last)
     apply_regularization(model, recipe)
     optimizer = make_optimizer(model, recipe)
-    steps_per_epoch = math.ceil(len(x_train) / batch_size)
+    steps_per_epoch = math.ceil(data.num_train / batch_size)
+    if max_steps_per_epoch is not None:
+        steps_per_epoch = min(steps_per_epoch, max_steps_per_epoch)
     total = steps_per_epoch * schedule_epochs
     warmup = min(total // 2, round(warmup_epochs * steps_per_epoch))
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total, warmup))
@@ -250,7 +250,8 @@ def train(
         "seed": seed,
         "batch_size": batch_size,
         "schedule_epochs": schedule_epochs,
-        "train_images": len(x_train),
+        "train_images": data.num_train,
+        "steps_per_epoch": steps_per_epoch,
         "resolution": resolution,
         "recipe": asdict(recipe),
         "hook": hook.config() if hook is not None else None,
@@ -284,11 +285,17 @@ def train(
                 break
             model.train()
             t0 = time.perf_counter()
-            order = torch.randperm(len(x_train), generator=shuffle).to(dev)
+            order = torch.randperm(data.num_train, generator=shuffle)
             loss_sum = torch.zeros((), device=dev)
-            for step in range(steps_per_epoch):
-                idx = order[step * batch_size : (step + 1) * batch_size]
-                xb, yb = x_train[idx], y_train[idx]
+            batches = data.train_batches(
+                order,
+                batch_size=batch_size,
+                device=dev,
+                resolution=resolution,
+                strength=recipe.augment,
+                steps=steps_per_epoch,
+            )
+            for step, (xb, yb) in enumerate(batches):
                 if hook is not None:
                     hook.before_step(model, epoch * steps_per_epoch + step)
                 lam = float(rng.beta(recipe.mixup, recipe.mixup)) if recipe.mixup > 0 else 1.0
@@ -314,11 +321,11 @@ def train(
             train_seconds += time.perf_counter() - t0
             losses.append(float(loss_sum) / steps_per_epoch)
             if bn_recalibration > 0:
+                fit = data.fit_images(order[:bn_recalibration], device=dev, resolution=resolution)
                 with torch.autocast(dev.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                    recalibrate_bn(
-                        scored, x_train[order[:bn_recalibration]], channels_last=channels_last
-                    )
-            acc = evaluate(scored, x_val, y_val, amp_dtype=amp_dtype, channels_last=channels_last)
+                    recalibrate_bn(scored, fit, channels_last=channels_last)
+            val = data.val_batches(device=dev, resolution=resolution)
+            acc = evaluate(scored, val, amp_dtype=amp_dtype, channels_last=channels_last)
             val_acc.append(acc)
             stopped = hook is not None and hook.end_epoch(model, epoch)
             if checkpoint is not None:
@@ -347,7 +354,9 @@ def train(
         val_acc=tuple(val_acc),
         train_loss=tuple(losses),
         seconds=time.perf_counter() - start,
-        train_images_per_s=len(val_acc) * len(x_train) / max(train_seconds, 1e-9),
+        train_images_per_s=len(val_acc)
+        * min(data.num_train, steps_per_epoch * batch_size)
+        / max(train_seconds, 1e-9),
         device=str(dev),
         evaluated=scored,
         resumed_epochs=0 if resumed is None else len(resumed["val_acc"]),

@@ -1,0 +1,156 @@
+"""Train-time augmentation, on batches, on the training device.
+
+Two parts, as in timm and the torchvision references:
+
+* the **base policy** (``Augment``) belongs to the data: a random crop (shifted with zero
+  padding, or random-resized) and a horizontal flip where the task allows it. It is on by
+  default for image folders and Fashion-MNIST; digits (``mnist5k``, ``digits``) and ``.npz``
+  arrays get the shifted crop without the flip, since a mirrored digit is another glyph and
+  nothing is known about an array's task (``--augment crop-flip`` turns the flip on).
+* the **searched strength** is the recipe's ``augment`` in [0, 1]: RandAugment's magnitude as
+  a fraction of its range (kornia's ``RandAugment``, two operations; 0 is off), as JAHS-Bench-201
+  searches augmentation jointly with the network.
+
+Crop, flip and resize are one ``grid_sample`` over the whole batch: one kernel, on the GPU when
+training is there, so a uint8 dataset kept on the device is never copied per step. The random
+numbers come from torch's generator of that device, which the trainer seeds (and checkpoints)
+per training: no global state of the caller is touched.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from jointnas.errors import DatasetError
+
+CROPS = ("none", "shift", "resized")
+#: RandAugment picks its operations once per call; groups of images get separate picks
+RANDAUGMENT_GROUPS = 8
+
+
+@dataclass(frozen=True, kw_only=True)
+class Augment:
+    """A dataset's base train-time augmentation (see the module docstring)."""
+
+    #: "shift": translate by up to ``pad`` of the side, zero-filled (random crop with padding);
+    #: "resized": random-resized crop of ``scale`` of the area; "none": resize only
+    crop: str = "shift"
+    flip: bool = False
+    pad: float = 0.125
+    scale: tuple[float, float] = (0.25, 1.0)
+
+    def __post_init__(self) -> None:
+        if self.crop not in CROPS:
+            raise DatasetError(f"augmentation crop {self.crop!r} is not one of {CROPS}")
+        if not 0.0 <= self.pad < 0.5:
+            raise DatasetError(f"augmentation pad must be in [0, 0.5), got {self.pad!r}")
+        low, high = self.scale
+        if not 0.0 < low <= high <= 1.0:
+            raise DatasetError(
+                f"augmentation scale must satisfy 0 < low <= high <= 1: {self.scale}"
+            )
+
+    @property
+    def label(self) -> str:
+        """The ``--augment`` name of this policy (what a study records)."""
+        if self.crop == "none":
+            return "none"
+        return ("crop" if self.crop == "shift" else "rrc") + ("-flip" if self.flip else "")
+
+
+#: ``--augment`` names; "auto" picks by source (``default_augment``)
+POLICIES: dict[str, Augment] = {
+    "none": Augment(crop="none"),
+    "crop": Augment(crop="shift"),
+    "crop-flip": Augment(crop="shift", flip=True),
+    "rrc": Augment(crop="resized"),
+    "rrc-flip": Augment(crop="resized", flip=True),
+}
+
+
+def parse_augment(name: str, *, kind: str) -> Augment:
+    """The policy named ``name``, or for "auto" the default of a source of ``kind``: "folder"
+    (random-resized crop + flip), "objects" (Fashion-MNIST: shifted crop + flip), "digits"
+    or "arrays" (shifted crop, no flip)."""
+    if name == "auto":
+        return POLICIES[{"folder": "rrc-flip", "objects": "crop-flip"}.get(kind, "crop")]
+    if name not in POLICIES:
+        raise DatasetError(f"unknown augmentation {name!r}; choose auto or one of {list(POLICIES)}")
+    return POLICIES[name]
+
+
+def _theta(n: int, policy: Augment, size: int, device: torch.device) -> torch.Tensor:
+    """Per-image affine maps (output -> input, normalised coordinates) of crop and flip."""
+    sx = torch.ones(n, device=device)
+    sy = torch.ones(n, device=device)
+    cx = torch.zeros(n, device=device)
+    cy = torch.zeros(n, device=device)
+    if policy.crop == "shift":
+        pad = round(policy.pad * size)
+        if pad > 0:  # whole-pixel shifts, so an unresized crop moves pixels exactly
+            shifts = torch.randint(-pad, pad + 1, (2, n), device=device).float() * (2.0 / size)
+            cx, cy = shifts[0], shifts[1]
+    elif policy.crop == "resized":
+        low, high = policy.scale
+        area = torch.empty(n, device=device).uniform_(low, high)
+        log_ratio = torch.empty(n, device=device).uniform_(math.log(3 / 4), math.log(4 / 3))
+        ratio = torch.exp(log_ratio)
+        sx = torch.sqrt(area * ratio).clamp(max=1.0)
+        sy = torch.sqrt(area / ratio).clamp(max=1.0)
+        cx = (torch.rand(n, device=device) * 2 - 1) * (1 - sx)
+        cy = (torch.rand(n, device=device) * 2 - 1) * (1 - sy)
+    if policy.flip:
+        sx = torch.where(torch.rand(n, device=device) < 0.5, -sx, sx)
+    zero = torch.zeros(n, device=device)
+    return torch.stack([torch.stack([sx, zero, cx], 1), torch.stack([zero, sy, cy], 1)], 1)
+
+
+def crop_flip(x: torch.Tensor, resolution: int, policy: Augment) -> torch.Tensor:
+    """Float (N, C, H, W) images randomly cropped and flipped to resolution x resolution."""
+    if policy.crop == "none" and not policy.flip:
+        return resize(x, resolution)
+    if policy.crop != "resized":  # antialiased resize first, then whole-pixel shifts at size
+        x = resize(x, resolution)
+    theta = _theta(len(x), policy, x.shape[-1], x.device)
+    grid = F.affine_grid(theta, [len(x), x.shape[1], resolution, resolution], align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def resize(x: torch.Tensor, resolution: int) -> torch.Tensor:
+    """Float (N, C, H, W) images at resolution x resolution; antialiased when shrinking."""
+    if x.shape[-2:] == (resolution, resolution):
+        return x
+    shrink = resolution < max(x.shape[-2:])
+    return F.interpolate(
+        x, size=(resolution, resolution), mode="bilinear", align_corners=False, antialias=shrink
+    )
+
+
+def randaugment(x: torch.Tensor, strength: float) -> torch.Tensor:
+    """RandAugment (2 operations) at ``strength`` of its magnitude range, on images in [0, 1].
+    kornia draws one pair of operations per call, so the batch is split into groups that each
+    draw their own, which keeps images within a batch diverse."""
+    if strength <= 0 or not bool(torch.isfinite(x).all()):  # NaN input: let the loss say so
+        return x
+    from kornia.augmentation.auto import RandAugment
+
+    magnitude = min(29, max(1, round(30 * strength)))  # kornia's m is strictly inside (0, 30)
+    x = x.clamp(0.0, 1.0)  # a float source may stray outside [0, 1]; kornia refuses that
+    grey = x.shape[1] == 1
+    if grey:  # kornia's colour operations need 3 channels
+        x = x.expand(-1, 3, -1, -1)
+    op = RandAugment(n=2, m=magnitude)
+    out = torch.cat([op(chunk) for chunk in x.chunk(RANDAUGMENT_GROUPS)])
+    out = out.clamp_(0.0, 1.0)
+    return out.mean(1, keepdim=True) if grey else out
+
+
+def train_view(
+    x01: torch.Tensor, *, resolution: int, policy: Augment, strength: float
+) -> torch.Tensor:
+    """A training batch in [0, 1]: base crop/flip at ``resolution``, then RandAugment."""
+    return randaugment(crop_flip(x01, resolution, policy), strength)
