@@ -29,6 +29,7 @@ from jointnas.predictors import XGBoostPredictor, read_table
 from jointnas.runs.search import fine_search
 from jointnas.spaces.fbnetv3 import FBNetV3Space
 from jointnas.spaces.nets.cost import cost
+from jointnas.spaces.recipe_axes import before_augment_axis
 
 LIMIT = 1.0
 
@@ -103,7 +104,8 @@ def main() -> None:
     parser.add_argument("--stem", default="bench_fine_search")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    space = FBNetV3Space()
+    with before_augment_axis():  # the table was recorded before the augment axis
+        space = FBNetV3Space()
     predictor, fitted_on = fitted_predictor(space, args.seed)
     facts = _common.machine_facts()
     t0 = time.perf_counter()

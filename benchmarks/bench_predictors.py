@@ -25,6 +25,7 @@ import torch
 
 from jointnas.predictors import NeuralPredictor, XGBoostPredictor, ranking_metrics, read_table
 from jointnas.spaces.fbnetv3 import FBNetV3Space
+from jointnas.spaces.recipe_axes import before_augment_axis
 
 VARIANTS = {
     "xgboost": lambda space, seed: XGBoostPredictor(space=space, seed=seed),
@@ -52,7 +53,8 @@ def main() -> None:
     parser.add_argument("--stem", default="bench_predictors")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    space = FBNetV3Space()
+    with before_augment_axis():  # the table was recorded before the augment axis
+        space = FBNetV3Space()
     params, frame = read_table(args.table, space)
     twice = frame["acc_reseed"].notna().to_numpy()
     test = np.flatnonzero(twice)

@@ -158,12 +158,12 @@ def test_spaces_listed_and_named() -> None:
     assert "non-decreasing depths" in names["anynetx-e"].summary
     sizes = {n: len(get_space(n).distributions) for n in NAMES}
     assert sizes == {
-        "anynetx-a": 12 + 8,
-        "anynetx-b": 10 + 8,
-        "anynetx-c": 8 + 8,
-        "anynetx-d": 8 + 8,
-        "anynetx-e": 8 + 8,
-    }  # 3 stages x (d, w[, b, g]) + shared b, g; 8 recipe axes
+        "anynetx-a": 12 + 9,
+        "anynetx-b": 10 + 9,
+        "anynetx-c": 8 + 9,
+        "anynetx-d": 8 + 9,
+        "anynetx-e": 8 + 9,
+    }  # 3 stages x (d, w[, b, g]) + shared b, g; 9 recipe axes
 
 
 # --------------------------------------------------------------------------- params, options

@@ -154,7 +154,7 @@ def test_small_layout_cost_range_and_drop_path_by_block_index() -> None:
 def test_round_trips_structure_keys_and_errors() -> None:
     space = get_space("efficientnet")
     assert space.name == "efficientnet" and space.fixed == {"s1_expansion": 1}
-    assert len(space.distributions) == 24 and space.default_task == SMALL
+    assert len(space.distributions) == 25 and space.default_task == SMALL
     rng = np.random.default_rng(0)
     for params in [space.sample(rng) for _ in range(300)]:
         cand = space.decode(params)

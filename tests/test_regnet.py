@@ -109,7 +109,7 @@ def test_small_space_cost_range_and_shared_values() -> None:
 def test_round_trips_presets_and_errors() -> None:
     space = get_space("regnet")
     assert space.name == "regnet" and get_space("regnety").name == "regnety"
-    assert len(space.distributions) == 6 + 8
+    assert len(space.distributions) == 6 + 9
     rng = np.random.default_rng(0)
     for params in [space.sample(rng) for _ in range(300)]:
         cand = space.decode(params)

@@ -145,3 +145,42 @@ class _OffByOne(Space):
 def test_check_space_names_the_broken_rule(fault: str, message: str) -> None:
     with pytest.raises(AssertionError, match=message):
         check_space(_OffByOne(fault), n=2)
+
+
+# ------------------------------------------------------------------- the augmentation recipe axis
+
+
+@pytest.mark.parametrize("case", CASES, ids=[_id(c) for c in CASES])
+def test_augment_strength_round_trips_in_every_space_that_searches_a_recipe(case) -> None:
+    """Every space with a recipe searches ``augment``: a drawn value reaches ``Recipe.augment``
+    and comes back from ``to_params``; a space without a recipe has none."""
+    space = _space(case[0], json.dumps(case[1]))
+    if not space.recipe_names:
+        assert "augment" not in space.distributions
+        return
+    assert "augment" in space.recipe_names
+    dist = space.distributions["augment"]
+    assert (dist.low, dist.high) == (0.0, 1.0)
+    for value in (0.0, 0.37, 1.0):
+        params = {**space.smallest_params(), "augment": value}
+        cand = space.decode(params)
+        assert cand.recipe.augment == value
+        assert space.to_params(cand)["augment"] == value
+
+
+def test_spaces_recorded_before_the_augment_axis_still_load() -> None:
+    """A study or predictor stores its space's fingerprint; one written before ``augment`` was
+    a recipe axis rebuilds that older space (candidates then train with augment 0)."""
+    from jointnas.spaces.recipe_axes import before_augment_axis
+    from jointnas.spaces.registry import space_from_record, space_record
+
+    for name in ("fbnetv3-small", "efficientnet", "regnet"):
+        with before_augment_axis():
+            old = get_space(name)
+        assert "augment" not in old.distributions
+        assert old.fingerprint() != get_space(name).fingerprint()
+        loaded = space_from_record(space_record(old))
+        assert loaded.fingerprint() == old.fingerprint()
+        assert loaded.decode(loaded.smallest_params()).recipe.augment == 0.0
+    with pytest.raises(ValueError, match="has changed since it was recorded"):
+        space_from_record({**space_record(get_space("regnet")), "fingerprint": "0" * 16})

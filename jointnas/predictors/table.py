@@ -62,6 +62,11 @@ def read_table(path: str | os.PathLike, space: Space) -> tuple[list[dict[str, An
     frame = pd.read_csv(path, comment="#")
     frame = frame[frame["state"] == "COMPLETE"].reset_index(drop=True)
     missing = [n for n in space.distributions if n not in frame.columns]
+    if missing == ["augment"]:  # recorded before the recipe's augment axis
+        raise ConfigError(
+            f"table {str(path)!r} was recorded before {space.name!r} searched 'augment': read "
+            "it with the space built inside jointnas.spaces.recipe_axes.before_augment_axis()"
+        )
     if missing:
         raise ConfigError(f"table {str(path)!r} lacks the columns {missing} of {space.name!r}")
     params = [

@@ -17,6 +17,7 @@ whatever ``config.space`` names in the registry; this module knows only the ``Sp
 from __future__ import annotations
 
 import dataclasses
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,8 @@ def run(config: RunConfig, *, data: Dataset | None = None, progress: bool = True
     fine and final studies are linked from it: ``jointnas.storage.layout.linked_study``)."""
     space = config.build_space()
     ctx = RunContext.open(config, data=data, image_size=largest_resolution(space))
+    if progress:  # which way the data is held (auto picks by size): say it before training
+        print(f"data: {ctx.data!r}", file=sys.stderr)
     limits, reward = config.limits, config.reward
     objective = coarse_objective(config, ctx, space)
     check_reachable(space, limits, ctx.task, objective.constraint, config.seed)

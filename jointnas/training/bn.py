@@ -9,18 +9,27 @@ ranking. One-shot supernets (DetNAS, SPOS) use the same step for every sampled p
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 from torch import nn
 
 
 @torch.no_grad()
 def recalibrate_bn(
-    model: nn.Module, x: torch.Tensor, *, batch_size: int = 256, channels_last: bool = False
+    model: nn.Module,
+    x: torch.Tensor | Iterable[torch.Tensor],
+    *,
+    batch_size: int = 256,
+    channels_last: bool = False,
 ) -> None:
-    """Replace every BatchNorm's running mean/var by exact averages over ``x`` (train mode,
-    cumulative averaging), then restore each layer's momentum and the model's mode."""
+    """Replace every BatchNorm's running mean/var by exact averages over ``x`` (a tensor, cut
+    into ``batch_size`` batches, or an iterable of batches, so large images need not be held
+    at once; train mode, cumulative averaging), then restore each layer's momentum and the
+    model's mode."""
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    if not norms or len(x) == 0:
+    batches = x.split(batch_size) if isinstance(x, torch.Tensor) else x
+    if not norms:
         return
     was_training = model.training
     momenta = [m.momentum for m in norms]
@@ -28,9 +37,9 @@ def recalibrate_bn(
         m.reset_running_stats()
         m.momentum = None  # cumulative moving average over the batches below
     model.train()
-    for i in range(0, len(x), batch_size):
-        xb = x[i : i + batch_size]
-        model(xb.contiguous(memory_format=torch.channels_last) if channels_last else xb)
+    for xb in batches:
+        if len(xb):
+            model(xb.contiguous(memory_format=torch.channels_last) if channels_last else xb)
     for m, momentum in zip(norms, momenta, strict=True):
         m.momentum = momentum
     model.train(was_training)

@@ -51,7 +51,8 @@ def cached(
     paths = [directory / f"{name}.{part}.npy" for part in ("x", "y")]
     if all(p.is_file() for p in paths):
         try:
-            return np.load(paths[0], mmap_mode="r"), np.load(paths[1])
+            x = np.load(paths[0], mmap_mode="r", allow_pickle=False)
+            return x, np.load(paths[1], allow_pickle=False)
         except (OSError, ValueError):  # damaged: decode again and overwrite it
             pass
     x, y = decode()
@@ -62,4 +63,4 @@ def cached(
                 np.save(f, array, allow_pickle=False)
     except OSError:  # a read-only or full disk costs the next run a decode, nothing more
         return x, y
-    return np.load(paths[0], mmap_mode="r"), y
+    return np.load(paths[0], mmap_mode="r", allow_pickle=False), y

@@ -23,12 +23,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
 
 from jointnas.errors import DatasetError
 from jointnas.training import augment as aug
 from jointnas.training import cache, fashion_mnist, sources
 from jointnas.training.sources import BUILTIN_SOURCES, IMAGE_EXTENSIONS  # noqa: F401 (API)
+from jointnas.training.split import stratified_split
 
 MODES = ("auto", "memory", "stream")
 #: the most decoded bytes ``auto`` keeps in memory, whatever the machine has
@@ -219,53 +219,8 @@ class Dataset:
         return self.normalize(aug.resize(unit(x[idx.to(device)]), self._resolution(resolution)))
 
 
-def _split(
-    name: str,
-    y: np.ndarray,
-    classes: list,
-    *,
-    val_fraction: float,
-    seed: int,
-    max_images_per_class: int | None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(train indices, val indices, dense labels, sorted raw labels): stratified and seeded."""
-    labels, y = np.unique(y, return_inverse=True)
-    shown = classes or labels.tolist()
-    if len(labels) < 2:
-        raise DatasetError(
-            f"dataset {name!r} needs at least 2 classes, found {len(labels)}: {shown}"
-        )
-    keep = np.arange(len(y))
-    if max_images_per_class is not None:
-        rng = np.random.default_rng(seed)
-        keep = np.sort(
-            np.concatenate(
-                [
-                    rng.permutation(np.flatnonzero(y == k))[:max_images_per_class]
-                    for k in range(len(labels))
-                ]
-            )
-        )
-    counts = np.bincount(y[keep], minlength=len(labels))
-    if counts.min() < 2:
-        k = int(counts.argmin())
-        raise DatasetError(
-            f"dataset {name!r}: class {shown[k]!r} has {counts[k]} image(s); "
-            "a stratified split needs at least 2 per class"
-        )
-    try:
-        idx_train, idx_val = train_test_split(
-            keep, test_size=val_fraction, stratify=y[keep], random_state=seed
-        )
-    except ValueError as e:
-        raise DatasetError(
-            f"cannot split dataset {name!r} with val_fraction={val_fraction}: {e}"
-        ) from e
-    return idx_train, idx_val, y, labels
-
-
 def _in_memory(name, x, y, classes, *, policy, image_size, **split) -> tuple[Dataset, np.ndarray]:
-    idx_train, idx_val, y, labels = _split(name, y, classes, **split)
+    idx_train, idx_val, y, labels = stratified_split(name, y, classes, **split)
     # Fancy indexing copies: the tensors never alias a cached, read-only (or mapped) array
     x_train, x_val = (torch.from_numpy(np.ascontiguousarray(x[i])) for i in (idx_train, idx_val))
     if image_size is not None and x_train.shape[-1] != image_size:  # the stored resolution
@@ -326,7 +281,7 @@ def load_dataset(
             policy=policy,
             image_size=image_size,
             workers=workers,
-            split=lambda y: _split(type(source).__name__, y, [], **split),
+            split=lambda y: stratified_split(type(source).__name__, y, [], **split),
         )
     source = str(source)
     path = sources.check_source(source)
@@ -343,7 +298,7 @@ def load_dataset(
                 policy=policy,
                 image_size=image_size,
                 workers=workers,
-                split=lambda y: _split(path.name, y, list(folder.classes), **split),
+                split=lambda y: stratified_split(path.name, y, list(folder.classes), **split),
             )
         if size > folder.min_side > 0:
             import warnings

@@ -189,7 +189,8 @@ class StreamingDataset:
         """Per-channel mean/std of up to 256 training images (a seeded sample) at 64 px."""
         pick = np.random.default_rng(0).permutation(self.train_idx)[:STATS_IMAGES]
         keys = [(int(i), 0, 64, False) for i in pick]
-        x = torch.cat([xb.float() / 255 for xb, _ in self._read(keys, torch.device("cpu"))])
+        read = self._read(keys, torch.device("cpu"), report=False)
+        x = torch.cat([xb.float() / 255 for xb, _ in read])
         std, mean = torch.std_mean(x, dim=(0, 2, 3), correction=0)
         return tuple(mean.tolist()), tuple(std.clamp_min(1e-6).tolist())
 
@@ -206,7 +207,7 @@ class StreamingDataset:
             )
         return self._loaders[cuda]
 
-    def _read(self, keys: list, device: torch.device, batch_size: int = 256):
+    def _read(self, keys: list, device: torch.device, batch_size: int = 256, report=True):
         """(uint8 batch, labels) on ``device`` for ``keys``, bad images dropped."""
         self._plan.batches = [keys[i : i + batch_size] for i in range(0, len(keys), batch_size)]
         try:
@@ -224,7 +225,9 @@ class StreamingDataset:
                     x, y = x[ok], y[ok]
                 yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         finally:
-            self._report()
+            if report:
+                self._report()
+            self.unreadable = self.small = 0
 
     def _report(self) -> None:
         if self.unreadable:
