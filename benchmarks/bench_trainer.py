@@ -138,14 +138,15 @@ def run_child(args: argparse.Namespace) -> None:
     import torch
 
     from jointnas.spaces.nets.model import build_model
-    from jointnas.training.data import load_dataset
+    from jointnas.training.data import load_dataset, unit
     from jointnas.training.trainer import train
 
     space = FBNetV3Space(preset="small")
     default_threads = torch.get_num_threads()
     thread_list = thread_counts(args.threads, default_threads)
     kinds = args.kinds.split(",")
-    data = load_dataset("mnist5k", seed=args.seed).subset(
+    # no augmentation: the reference loop has none, so both train on the same images
+    data = load_dataset("mnist5k", seed=args.seed, augment="none").subset(
         train=args.train_images, val=args.val_images
     )
     data = data.at_resolution(args.resolution)
@@ -157,7 +158,8 @@ def run_child(args: argparse.Namespace) -> None:
         ru0, cpu0 = resource.getrusage(resource.RUSAGE_SELF), time.process_time()
         wall0 = time.perf_counter()
         if kind == "reference":
-            ips = reference_loop(model, x, y, epochs=epochs, seed=args.seed)
+            xf = data.normalize(unit(x))  # the loop a user writes holds normalised floats
+            ips = reference_loop(model, xf, y, epochs=epochs, seed=args.seed)
         else:
             sub = dataclasses.replace(data, x_train=x, y_train=y)
             ips = train(
@@ -187,7 +189,7 @@ def run_child(args: argparse.Namespace) -> None:
         pay for oneDNN kernels that the previous configuration evicted or never built."""
         model = build_model(arch, data.num_classes, data.in_channels, seed=args.seed).train()
         torch.set_num_threads(threads)
-        xb = data.x_train[:128]
+        xb = data.normalize(unit(data.x_train[:128]))
         if kind == "ours_cl":
             model.to(memory_format=torch.channels_last)
             xb = xb.contiguous(memory_format=torch.channels_last)

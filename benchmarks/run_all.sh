@@ -8,6 +8,10 @@ cd "$(dirname "$0")/.."
 
 python benchmarks/bench_cost.py --seed 0 --n-small 50 --n-imagenet 20
 python benchmarks/bench_trainer.py --seed 0
+# issue 28: the data path (streaming vs a plain DataLoader, augmentation cost, peak memory of a
+# fbnetv3-imagenet run on 20,000 generated 256 px JPEGs in benchmarks/state/)
+python benchmarks/bench_data.py --seed 0 --repeats 3
+# on a machine with a CUDA GPU only (exits 2 without one): bash benchmarks/gpu_check.sh
 python benchmarks/bench_trainer.py --seed 0 --train-images 4000 --threads default \
     --kinds ours,reference --mallocs default --stem bench_trainer_full
 python benchmarks/bench_predictors.py

@@ -56,8 +56,7 @@ def test_a_streamed_folder_splits_and_batches_like_the_in_memory_one(folder: Pat
     assert (data.num_train, data.num_val, data.num_classes, data.in_channels) == (54, 18, 3, 1)
     assert (memory.num_train, memory.num_val) == (54, 18)
     assert data.augment.label == "rrc-flip"  # the default for a folder
-    batches = list(data.train_batches(torch.randperm(54), batch_size=16, device=CPU,
-                                      resolution=12))
+    batches = list(data.train_batches(torch.randperm(54), batch_size=16, device=CPU, resolution=12))
     assert [len(y) for _, y in batches] == [16, 16, 16, 6]
     assert batches[0][0].shape == (16, 1, 12, 12) and batches[0][0].dtype == torch.float32
     val = torch.cat([x for x, _ in data.val_batches(device=CPU, resolution=12)])
@@ -72,8 +71,16 @@ def test_the_same_seed_reads_the_same_images_whatever_the_number_of_workers(fold
         data = _stream(folder, workers=workers)
         torch.manual_seed(5)
         order = torch.randperm(data.num_train)
-        out.append(torch.cat([x for x, _ in data.train_batches(
-            order, batch_size=10, device=CPU, resolution=16, steps=3)]))
+        out.append(
+            torch.cat(
+                [
+                    x
+                    for x, _ in data.train_batches(
+                        order, batch_size=10, device=CPU, resolution=16, steps=3
+                    )
+                ]
+            )
+        )
     assert out[0].shape == (30, 1, 16, 16)
     assert torch.equal(out[0], out[1])
 
@@ -83,12 +90,11 @@ def test_training_on_a_stream_learns_and_honours_max_steps(folder: Path) -> None
     arch = space.decode(space.smallest_params()).arch
     data = _stream(folder, workers=1, augment="crop")
     recipe = Recipe(optimizer="adamw", lr=0.1, augment=0.3)
-    result = train(build_model(arch, 3, 1, seed=0), recipe, data, epochs=3, seed=0,
-                   resolution=16, batch_size=8, bn_recalibration=32, max_steps_per_epoch=5)
+    kw = dict(epochs=3, seed=0, resolution=16, batch_size=8, bn_recalibration=32)
+    result = train(build_model(arch, 3, 1, seed=0), recipe, data, max_steps_per_epoch=5, **kw)
     assert len(result.val_acc) == 3
     assert result.best_acc > 0.5  # chance is 1/3
-    again = train(build_model(arch, 3, 1, seed=0), recipe, data, epochs=3, seed=0,
-                  resolution=16, batch_size=8, bn_recalibration=32, max_steps_per_epoch=5)
+    again = train(build_model(arch, 3, 1, seed=0), recipe, data, max_steps_per_epoch=5, **kw)
     assert again.val_acc == result.val_acc  # seeded end to end
 
 
@@ -138,8 +144,11 @@ def test_bad_files_in_a_streamed_folder_are_dropped_and_counted(tmp_path: Path) 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for _ in range(2):  # the truncated file is in one of the splits
-            list(data.train_batches(torch.arange(data.num_train), batch_size=8, device=CPU,
-                                    resolution=16))
+            list(
+                data.train_batches(
+                    torch.arange(data.num_train), batch_size=8, device=CPU, resolution=16
+                )
+            )
             list(data.val_batches(device=CPU, resolution=16))
     text = " | ".join(str(w.message) for w in caught)
     assert "skipped 1 image(s) that failed to decode" in text
@@ -179,8 +188,7 @@ def test_a_streamed_training_resumed_from_its_checkpoint_equals_an_uninterrupted
     whole = train(build_model(arch, 3, 1, seed=0), recipe, data, epochs=3, **kw)
     path = tmp_path / "ckpt.pt"
     train(build_model(arch, 3, 1, seed=0), recipe, data, epochs=1, checkpoint=path, **kw)
-    resumed = train(build_model(arch, 3, 1, seed=0), recipe, data, epochs=3, checkpoint=path,
-                    **kw)
+    resumed = train(build_model(arch, 3, 1, seed=0), recipe, data, epochs=3, checkpoint=path, **kw)
     assert resumed.resumed_epochs == 1
     assert resumed.val_acc == whole.val_acc and resumed.train_loss == whole.train_loss
 
@@ -189,13 +197,30 @@ def test_a_streaming_run_killed_mid_training_resumes(folder: Path, tmp_path: Pat
     """``jointnas run`` on a streamed folder, SIGKILLed during a training: the rerun fails the
     stale trial, trains that candidate again and finishes the budget."""
     storage = f"sqlite:///{tmp_path}/stream.db"
-    args = ("--dataset", str(folder), "--data", "stream", "--loader-workers", "1",
-            "--trials", "2", "--epochs", "3", "--stop-after", "coarse", "--batch-size", "16")
+    args = (
+        "--dataset",
+        str(folder),
+        "--data",
+        "stream",
+        "--loader-workers",
+        "1",
+        "--trials",
+        "2",
+        "--epochs",
+        "3",
+        "--stop-after",
+        "coarse",
+        "--batch-size",
+        "16",
+    )
     proc = start_run(tmp_path, storage, "s", *args)
 
     def mid_training(trials):
-        return [t for t in trials
-                if t.state == optuna.trial.TrialState.RUNNING and t.intermediate_values]
+        return [
+            t
+            for t in trials
+            if t.state == optuna.trial.TrialState.RUNNING and t.intermediate_values
+        ]
 
     (killed,), _ = wait_for(storage, "s", proc, mid_training)
     proc.send_signal(signal.SIGKILL)

@@ -8,7 +8,7 @@ import pandas as pd
 from jointnas.storage import keys
 
 COLUMNS = ("mflops", "params", "acts", "train_seconds")
-SHOWN_PARAMS = ("resolution", "optimizer", "lr", "ema", "mixup")
+SHOWN_PARAMS = ("resolution", "optimizer", "lr", "ema", "mixup", "augment")
 
 
 def best_trials_table(

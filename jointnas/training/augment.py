@@ -154,3 +154,10 @@ def train_view(
 ) -> torch.Tensor:
     """A training batch in [0, 1]: base crop/flip at ``resolution``, then RandAugment."""
     return randaugment(crop_flip(x01, resolution, policy), strength)
+
+
+def normalize(x01: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
+    """Per-channel ``(x - mean) / std`` in place, on ``x01``'s device."""
+    m = torch.tensor(mean, device=x01.device).view(1, -1, 1, 1)
+    s = torch.tensor(std, device=x01.device).view(1, -1, 1, 1)
+    return x01.sub_(m).div_(s)

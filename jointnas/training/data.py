@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -48,6 +48,43 @@ def memory_budget() -> int:
 def check_positive(name: str, value: int | None) -> None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
         raise DatasetError(f"{name} must be a positive integer, got {value!r}")
+
+
+class ImageData(Protocol):
+    """What the trainer reads: a ``Dataset`` (in memory) or a ``StreamingDataset``. Batches
+    come back on ``device``, at ``resolution`` (None: the data's own size), normalised."""
+
+    name: str
+    num_classes: int
+    augment: aug.Augment
+
+    @property
+    def num_train(self) -> int: ...
+
+    @property
+    def in_channels(self) -> int: ...
+
+    def train_batches(
+        self,
+        order: torch.Tensor,
+        *,
+        batch_size: int,
+        device: torch.device,
+        resolution: int | None = None,
+        strength: float = 0.0,
+        steps: int | None = None,
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """``order``'s training batches, augmented (RandAugment at ``strength``), <= steps."""
+
+    def val_batches(
+        self, *, device: torch.device, resolution: int | None = None, batch_size: int = 256
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The validation split, unaugmented."""
+
+    def fit_images(
+        self, idx: torch.Tensor, *, device: torch.device, resolution: int | None = None
+    ) -> torch.Tensor:
+        """Training images ``idx``, unaugmented (BatchNorm recalibration)."""
 
 
 def unit(x: torch.Tensor) -> torch.Tensor:
@@ -169,9 +206,7 @@ class Dataset:
         return self._device[key]
 
     def normalize(self, x01: torch.Tensor) -> torch.Tensor:
-        mean = torch.tensor(self.mean, device=x01.device).view(1, -1, 1, 1)
-        std = torch.tensor(self.std, device=x01.device).view(1, -1, 1, 1)
-        return x01.sub_(mean).div_(std)
+        return aug.normalize(x01, self.mean, self.std)
 
     def _resolution(self, resolution: int | None) -> int:
         check_positive("resolution", resolution)
@@ -187,7 +222,6 @@ class Dataset:
         strength: float = 0.0,
         steps: int | None = None,
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Augmented, normalised batches in ``order`` (``steps`` of them at most)."""
         res = self._resolution(resolution)
         x, y = self._on(device)[:2]
         order = order.to(device)
@@ -202,7 +236,6 @@ class Dataset:
     def val_batches(
         self, *, device: torch.device, resolution: int | None = None, batch_size: int = 1000
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """The validation split at ``resolution``, normalised, unaugmented."""
         res = self._resolution(resolution)
         x, y = self._on(device)[2:]
         for i in range(0, len(x), batch_size):
@@ -214,7 +247,6 @@ class Dataset:
     def fit_images(
         self, idx: torch.Tensor, *, device: torch.device, resolution: int | None = None
     ) -> torch.Tensor:
-        """Training images ``idx``, normalised and unaugmented (BatchNorm recalibration)."""
         x = self._on(device)[0]
         return self.normalize(aug.resize(unit(x[idx.to(device)]), self._resolution(resolution)))
 

@@ -244,10 +244,9 @@ class StreamingDataset:
         self.unreadable = self.small = 0
 
     def _normalize(self, x: torch.Tensor) -> torch.Tensor:
-        mean = torch.tensor(self.mean, device=x.device).view(1, -1, 1, 1)
-        std = torch.tensor(self.std, device=x.device).view(1, -1, 1, 1)
-        return x.sub_(mean).div_(std)
+        return aug.normalize(x, self.mean, self.std)
 
+    # ``train_batches``, ``val_batches``, ``fit_images``: ``data.ImageData`` says what they do
     def train_batches(
         self,
         order: torch.Tensor,
@@ -258,7 +257,6 @@ class StreamingDataset:
         strength: float = 0.0,
         steps: int | None = None,
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Augmented, normalised batches in ``order`` (positions in the train split)."""
         res = resolution or self.image_size
         base = int(torch.randint(0, 2**62, (1,)))  # the trainer's seeded, checkpointed RNG
         pos = order.tolist()[: None if steps is None else steps * batch_size]

@@ -26,8 +26,7 @@ from jointnas.spaces.nets.blocks import DropPath
 from jointnas.spaces.recipe import Recipe
 from jointnas.training import checkpoint as ckpt
 from jointnas.training.bn import recalibrate_bn
-from jointnas.training.data import Dataset
-from jointnas.training.streaming import StreamingDataset
+from jointnas.training.data import ImageData
 
 # The recipe's ``lr`` is on SGD's scale; adaptive optimizers take a fixed fraction of it, so one
 # log-uniform range serves all three. AdamW's decoupled decay is rescaled so that the per-step
@@ -176,7 +175,7 @@ def evaluate(
 def train(
     model: nn.Module,
     recipe: Recipe,
-    data: Dataset | StreamingDataset,
+    data: ImageData,
     *,
     epochs: int,
     seed: int,
