@@ -90,7 +90,7 @@ def test_randaugment_leaves_non_finite_batches_for_the_loss_to_report() -> None:
 def test_default_policies_by_source_kind() -> None:
     assert aug.parse_augment("auto", kind="folder").label == "rrc-flip"
     assert aug.parse_augment("auto", kind="objects").label == "crop-flip"
-    assert aug.parse_augment("auto", kind="digits").label == "crop"  # a mirrored 2 is no 2
+    assert aug.parse_augment("auto", kind="digits").label == "none"  # a mirrored 2 is no 2
     assert aug.parse_augment("auto", kind="arrays").label == "crop"
     assert {aug.parse_augment(n, kind="digits").label for n in aug.POLICIES} == set(aug.POLICIES)
     with pytest.raises(DatasetError, match="unknown augmentation 'wild'"):

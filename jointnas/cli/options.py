@@ -57,7 +57,7 @@ def add_dataset(p: argparse.ArgumentParser) -> None:
         default="auto",
         help="base train-time augmentation: crop (shift with padding), rrc (random-resized "
         "crop), -flip adds horizontal flips; auto: rrc-flip for image folders, crop-flip for "
-        "fashion-mnist, crop (no flip) for digits and .npz (default: %(default)s)",
+        "fashion-mnist, crop (no flip) for .npz, none for digits (default: %(default)s)",
     )
     g.add_argument(
         "--image-size",
