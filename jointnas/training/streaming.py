@@ -213,10 +213,10 @@ class StreamingDataset:
         try:
             for x, y, small in self._loader(device):
                 if bool((y == GONE).any()):
-                    root = getattr(self.items.files[0], "parent", None)
+                    where = self.items.files[0].parent.parent if self.items.files else "it"
                     raise DatasetError(
                         f"dataset {self.name!r}: image files are gone mid-run "
-                        f"(moved or deleted under {root and root.parent})"
+                        f"(moved or deleted under {where})"
                     )
                 ok = y >= 0
                 self.unreadable += int((~ok).sum())
