@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-BASELINES = ("random", "qmc", "tpe", "gp", "nsga2")
+BASELINES = ("random", "qmc", "tpe", "gp", "auto", "nsga2")
 
 
 def baseline_sampler(method: str, seed: int, *, population: int = 10):
@@ -28,6 +28,10 @@ def baseline_sampler(method: str, seed: int, *, population: int = 10):
         return optuna.samplers.TPESampler(seed=seed, multivariate=True)
     if method == "gp":
         return optuna.samplers.GPSampler(seed=seed)
+    if method == "auto":
+        from _auto_sampler import AutoSampler
+
+        return AutoSampler(seed=seed)
     if method == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed, population_size=population)
     return None
@@ -45,21 +49,26 @@ def sampler_for(
 ):
     """Any method of the benchmarks: an Optuna baseline (``BASELINES``) or ours: ``coarse``
     (CoarseSampler's defaults; ``startup`` quasi-random trials first, None: its default),
-    ``coarse-gp`` (the same with the GP surrogate) or ``genetic`` (``population`` per
-    generation, with the XGBoost accuracy predictor)."""
+    ``coarse-<surrogate>`` (the same with that surrogate, e.g. ``coarse-xgboost``,
+    ``coarse-gp``, ``coarse-gp-onehot``) or ``genetic`` (``population`` per generation, with
+    the XGBoost accuracy predictor). A ``+py`` suffix gives CoarseSampler the plain Python
+    ``constraint`` even where a vectorised ``constraint_batch`` exists (a user's study script)."""
     baseline = baseline_sampler(method, seed, population=population)
     if baseline is not None:
         return baseline
     import jointnas
 
-    if method in ("coarse", "coarse-gp"):
+    base, _, how = method.partition("+")
+    if base == "coarse" or base.startswith("coarse-"):
+        batch = None if how == "py" else constraint_batch
+        surrogate = {"surrogate": base.removeprefix("coarse-")} if base != "coarse" else {}
         return jointnas.CoarseSampler(
             search_space=space.distributions,
-            constraint=None if constraint_batch is not None else constraint,
-            constraint_batch=constraint_batch,
-            surrogate="gp" if method == "coarse-gp" else "xgboost",
+            constraint=None if batch is not None else constraint,
+            constraint_batch=batch,
             n_startup_trials=startup,
             seed=seed,
+            **surrogate,
         )
     if method == "genetic":
         from jointnas.predictors import XGBoostPredictor

@@ -13,6 +13,15 @@ value is <= 0, Optuna's convention) and a ``close`` that frees what the objectiv
 - ``sklearn_svc_wine``, ``sklearn_mlp_breast_cancer``, ``sklearn_hgb_digits``: 1 - accuracy of a
   scikit-learn model with fixed data splits and model seeds (so the objective is deterministic),
   each under a cheap constraint on the params (a model-size or complexity budget).
+- ``nas-table_fbnetv3`` and ``nas-table_fbnetv3-1mflops``: a tabular NAS benchmark of real
+  trainings, the 301 recorded FBNetV3 (architecture, recipe) candidates of
+  ``benchmarks/data/table.csv`` (MNIST-5k, 2 epochs each, ``record_table.py``), searched in
+  their joint space (16 architecture + 8 recipe parameters, categorical, integer, continuous).
+  The objective is 1 - the recorded accuracy of the table's candidate nearest to the proposal
+  (squared distance of encoded rows: a changed choice counts 2, a numeric gap its square on
+  [0, 1]), so it is piecewise constant and every value is a real training. The ``-1mflops``
+  variant adds the analytic cost limit of 1 MFLOPs (a cheap known constraint on the proposal)
+  and looks up its nearest candidate among the 127 recorded under that limit.
 
 This module sets the BLAS/OpenMP thread counts to 1 before anything loads them (import it before
 numpy), and imports numpy, cocoex and scikit-learn lazily.
@@ -24,12 +33,13 @@ import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-SUITES = ("bbob-mixint", "bbob-constrained", "sklearn")
+SUITES = ("bbob-mixint", "bbob-constrained", "sklearn", "nas-table")
 # bbob-mixint: sphere, separable Rastrigin, step ellipsoid, rotated ellipsoid, rotated Rastrigin,
 # Gallagher 101 peaks (smooth, multimodal, plateaus, ill-conditioned, rugged, random peaks).
 MIXINT_FUNCTIONS = (1, 3, 7, 10, 15, 21)
@@ -40,6 +50,7 @@ MIXINT_DIMS = (5, 10)
 CONSTRAINED_FUNCTIONS = (2, 8, 20, 27, 33, 50)
 CONSTRAINED_DIMS = (5,)
 SKLEARN = ("sklearn_svc_wine", "sklearn_mlp_breast_cancer", "sklearn_hgb_digits")
+NAS_TABLE = ("nas-table_fbnetv3", "nas-table_fbnetv3-1mflops")
 
 
 @dataclass
@@ -67,6 +78,8 @@ def default_names(suite: str, functions=(), dims=()) -> list[str]:
     """The problems of ``suite`` (COCO ones: every function x dimension)."""
     if suite == "sklearn":
         return list(SKLEARN)
+    if suite == "nas-table":
+        return list(NAS_TABLE)
     fs, ds = {
         "bbob-mixint": (MIXINT_FUNCTIONS, MIXINT_DIMS),
         "bbob-constrained": (CONSTRAINED_FUNCTIONS, CONSTRAINED_DIMS),
@@ -98,6 +111,8 @@ def build(name: str) -> Problem:
     suite = suite_of(name)
     if suite == "sklearn":
         return SKLEARN_BUILDERS[name]()
+    if suite == "nas-table":
+        return _nas_table(name)
     _, f, d = name.rsplit("_", 2)
     return _coco(suite, int(f[1:]), int(d[1:]))
 
@@ -289,3 +304,57 @@ SKLEARN_BUILDERS: dict[str, Callable[[], Problem]] = {
     "sklearn_mlp_breast_cancer": _mlp_breast_cancer,
     "sklearn_hgb_digits": _hgb_digits,
 }
+
+
+TABLE = Path(__file__).resolve().parent / "data" / "table.csv"
+TABLE_MFLOPS = 1.0
+
+
+def _nas_table(name: str) -> Problem:
+    """The recorded FBNetV3 table as a tabular benchmark (see the module docstring)."""
+    import numpy as np
+    import pandas as pd
+
+    from jointnas.constraints import Limits
+    from jointnas.spaces.fbnetv3 import FBNetV3Space
+    from jointnas.spaces.nets.cost import cost
+    from jointnas.spaces.recipe_axes import before_augment_axis
+
+    with before_augment_axis():  # the table was recorded before the augment axis existed
+        space = FBNetV3Space()
+    enc = space.encoder
+    table = pd.read_csv(TABLE, comment="#")
+    limited = name.endswith("-1mflops")
+    if limited:
+        table = table[table["mflops"] <= TABLE_MFLOPS]
+    rows = enc.encode(
+        [{n: _native(table[n].iloc[i]) for n in enc.names} for i in range(len(table))]
+    )
+    errors = 1.0 - table["acc"].to_numpy(float)
+    limits = Limits(mflops=TABLE_MFLOPS)
+
+    def objective(p: dict[str, Any]) -> float:
+        gap = ((rows - enc.encode([p])[0]) ** 2).sum(axis=1)
+        return float(errors[int(np.argmin(gap))])
+
+    def constraint(p: dict[str, Any]) -> list[float]:
+        return list(limits.values(cost(space.decode(p).arch, num_classes=10, in_channels=1)))
+
+    info = {"candidates": len(table), "mflops_limit": TABLE_MFLOPS if limited else None}
+    return Problem(
+        name,
+        "nas-table",
+        dict(space.distributions),
+        objective,
+        constraint if limited else None,
+        info,
+    )
+
+
+def _native(value: Any) -> Any:
+    """A CSV cell as the space's choice type (numpy scalars and 'True' strings are not)."""
+    if isinstance(value, str) and value in ("True", "False"):
+        return value == "True"
+    if hasattr(value, "item"):
+        value = value.item()
+    return value

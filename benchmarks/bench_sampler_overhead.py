@@ -9,7 +9,9 @@ other in one process; the table gives each sampler's mean and median seconds ove
 the mean's ratio to TPE. The mean is the honest number for CoarseSampler: it refits its
 surrogate only when the trials grew by 5% (every 50 at 1,000 trials), so most asks reuse the
 last fit; ``--asks`` at least 1/20 of the study size makes every window hold a refit.
-CoarseSampler gets the space's vectorised constraint (``constraint_batch``), as in a run.
+CoarseSampler gets the space's vectorised constraint (``constraint_batch``), as in a run, or,
+with a ``+py`` suffix, the plain Python ``constraint=`` a user's study script passes (checked
+lazily, in acquisition order).
 
     python benchmarks/bench_sampler_overhead.py [--sizes 100,500,1000] [--asks 50]
 """
@@ -31,7 +33,15 @@ from jointnas.constraints import Limits, cost_feasibility, draw_feasible, unifor
 from jointnas.runs.objective import record_constraints
 from jointnas.spaces.fbnetv3 import FBNetV3Space
 
-SAMPLERS = ("tpe", "gp", "random", "nsga2", "coarse", "coarse-gp", "genetic")
+SAMPLERS = (
+    "tpe",
+    "gp",
+    "auto",
+    "coarse-xgboost",
+    "coarse-xgboost+py",
+    "coarse-gp",
+    "coarse-gp+py",
+)
 
 
 def prefilled(space, n: int, constraint, seed: int) -> list[optuna.trial.FrozenTrial]:

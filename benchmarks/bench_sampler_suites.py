@@ -64,7 +64,7 @@ import numpy as np
 from _curves import best_so_far, plot_panels
 
 RUNS = _common.RESULTS / "sampler_suites"
-BASELINES = ("Random", "QMC", "TPE", "GP", "NSGA-II", "CMA-ES")
+BASELINES = ("Random", "QMC", "TPE", "GP", "Auto", "NSGA-II", "CMA-ES")
 OURS = ("coarse", "genetic", "reference")
 
 
@@ -94,6 +94,10 @@ def make(name: str, *, seed: int, search_space, constraint, coarse_kwargs=None):
         return s.TPESampler(seed=seed, multivariate=True)
     if name == "GP":
         return s.GPSampler(seed=seed)
+    if name == "Auto":
+        from _auto_sampler import AutoSampler
+
+        return AutoSampler(seed=seed)
     if name == "NSGA-II":
         return s.NSGAIISampler(seed=seed, population_size=10)
     if name == "CMA-ES":

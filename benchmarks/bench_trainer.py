@@ -138,7 +138,8 @@ def run_child(args: argparse.Namespace) -> None:
     import torch
 
     from jointnas.spaces.nets.model import build_model
-    from jointnas.training.data import load_dataset, unit
+    from jointnas.training.augment import unit
+    from jointnas.training.data import load_dataset
     from jointnas.training.trainer import train
 
     space = FBNetV3Space(preset="small")

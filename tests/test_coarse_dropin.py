@@ -134,8 +134,32 @@ def test_constraint_batch_makes_the_same_choices_as_the_per_candidate_constraint
         return [t.params for t in study.trials]
 
     by_row, by_batch = run(constraint=limit), run(constraint_batch=batch)
-    assert by_row == by_batch
-    assert all(limit(p)[0] <= 0 for p in by_batch)
+    assert all(limit(p)[0] <= 0 for p in by_batch + by_row)
+    # the same surrogate and acquisition: mostly the same choices, although the plain
+    # constraint is checked lazily (its pool is unchecked Sobol, the batch one feasible Sobol)
+    assert sum(a == b for a, b in zip(by_row, by_batch, strict=True)) >= len(by_row) // 2
+
+
+def test_a_plain_constraint_is_checked_lazily_in_acquisition_order() -> None:
+    """A Python constraint is called for tens of candidates per proposal, not for every one of
+    the pool (2,048), the mutants and the hill-climb: candidates are scored first, then checked
+    best first until one is feasible."""
+    calls: list[int] = []
+
+    def counted(p: Mapping[str, Any]) -> list[float]:
+        calls.append(1)
+        return limit(p)
+
+    per_trial: list[int] = []
+    sampler = CoarseSampler(search_space=SPACE, constraint=counted, seed=0)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(objective, n_trials=20, callbacks=[lambda *_: per_trial.append(len(calls))])
+    spent = np.diff([0, *per_trial])
+    sources = [t.system_attrs[SOURCE_ATTR] for t in study.trials]
+    predicted = [n for n, source in zip(spent, sources, strict=True) if source == "predicted"]
+    assert len(predicted) >= 10
+    assert max(predicted) < 256 and np.median(predicted) < 64, predicted
+    assert all(limit(t.params)[0] <= 0 for t in study.trials)
 
 
 def test_constraint_batch_needs_the_search_space() -> None:
@@ -184,13 +208,18 @@ def test_running_trials_enter_the_fit_as_fantasies() -> None:
 
 # -- surrogates and acquisition --------------------------------------------------------------
 def test_gp_surrogate_is_conditioned_on_every_trial_between_refits() -> None:
-    sampler = CoarseSampler(search_space=SPACE, surrogate="gp", refit_growth=1.0, seed=0)
-    study = optuna.create_study(sampler=sampler)
-    study.optimize(objective, n_trials=16)
-    (space,) = [sampler._fixed]
-    assert space.model.gp.X_train_.shape[0] == 15  # every completed trial before the last ask
-    assert space.fitted_on is not None and len(space.fitted_on) - 1 < 15  # hyperparams: older
-    assert study.best_value < 2.0
+    """Kernel parameters fitted once, on the 4 startup trials (refit_growth=1), and every later
+    trial conditioned on: the search still closes in on the optimum (0; median of 3 seeds)."""
+    best = []
+    for seed in range(3):
+        sampler = CoarseSampler(search_space=SPACE, surrogate="gp", refit_growth=1.0, seed=seed)
+        study = optuna.create_study(sampler=sampler)
+        study.optimize(objective, n_trials=16)
+        (space,) = [sampler._fixed]
+        assert space.model._train.shape[0] == 15  # every completed trial before the last ask
+        assert space.fitted_on is not None and len(space.fitted_on) - 1 < 15  # kernel: older
+        best.append(study.best_value)
+    assert np.median(best) < 0.5, best
 
 
 @functools.cache

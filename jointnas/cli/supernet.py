@@ -79,16 +79,10 @@ def add_parser(sub) -> None:
 
 def cmd_supernet(args: argparse.Namespace) -> int:
     from jointnas.errors import ConfigError
-    from jointnas.training.data import Dataset, load_dataset
+    from jointnas.runs.context import RunSettings, load_data
+    from jointnas.training.data import Dataset
 
-    data = load_dataset(
-        args.dataset,
-        seed=args.seed,
-        mode=args.data,
-        augment=args.augment,
-        image_size=args.image_size,
-        workers=args.loader_workers,
-    )
+    data = load_data(RunSettings.from_args(args))  # the data options, read as every run reads them
     if not isinstance(data, Dataset):
         raise ConfigError("a supernet trains on data held in memory; use --data memory or auto")
     return {"train": _train, "search": _search, "eval": _eval}[args.supernet_command](args, data)

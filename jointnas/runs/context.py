@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from jointnas.runs.reward import Reward
     from jointnas.samplers.support import Constraint
     from jointnas.spaces.base import Space
-    from jointnas.training.data import Dataset
+    from jointnas.training.data import ImageData
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -141,7 +141,7 @@ def check_reachable(
 DATA_FIELDS = ("data_mode", "augment", "image_size", "max_steps_per_epoch")
 
 
-def load_data(settings: RunSettings, *, image_size: int | None = None) -> Dataset:
+def load_data(settings: RunSettings, *, image_size: int | None = None) -> ImageData:
     """The data ``settings`` name, held and augmented as they say."""
     from jointnas.training.data import load_dataset
 
@@ -166,14 +166,14 @@ class RunContext:
 
     settings: RunSettings
     storage: optuna.storages.BaseStorage
-    data: Dataset
+    data: ImageData
 
     @classmethod
     def open(
         cls,
         settings: RunSettings,
         *,
-        data: Dataset | None = None,
+        data: ImageData | None = None,
         storage: optuna.storages.BaseStorage | None = None,
         image_size: int | None = None,
     ) -> RunContext:

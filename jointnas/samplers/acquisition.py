@@ -112,14 +112,19 @@ def maximise(
     rng: np.random.Generator,
     feasible: Feasible,
     search: Search,
+    starts: Callable[[np.ndarray, int], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Every candidate looked at and its acquisition value, best first (ties keep pool order)."""
+    """Every candidate looked at and its acquisition value, best first (ties keep pool order).
+
+    ``starts(ranked, k)`` picks the hill-climb's ``k`` starting rows from the candidates, best
+    first (default: the first ``k``; with a lazily checked constraint, the first feasible)."""
+    pick = starts or (lambda ranked, k: ranked[:k])
     cands = [pool, mutate(incumbents[: search.incumbents], search.mutants, genes, rng, feasible)]
     X = np.concatenate(cands)
     s = acquisition(X)
     for _ in range(search.climb_steps):
-        starts = X[np.argsort(-s, kind="stable")[: search.climb_starts]]
-        new = mutate(starts, search.climb_mutants * len(starts), genes, rng, feasible)
+        roots = pick(X[np.argsort(-s, kind="stable")], search.climb_starts)
+        new = mutate(roots, search.climb_mutants * len(roots), genes, rng, feasible)
         if not len(new):
             break
         X, s = np.concatenate([X, new]), np.concatenate([s, acquisition(new)])

@@ -233,10 +233,16 @@ class CoarseSampler(BaseSampler):
         else:
             coin = np.random.default_rng([self._seed, trial.number, _EXPLORE_STREAM])
             engine = sobol(len(enc.names), [self._seed, trial.number, _POOL_STREAM])
-            pool = feasible_pool(checker, engine, s.pool_size, s.max_tries)
+            if checker.lazy:  # unchecked: scored first, checked in acquisition order
+                pool = checker.draw(engine, s.pool_size)
+            else:
+                pool = feasible_pool(checker, engine, s.pool_size, s.max_tries)
             if coin.random() < s.exploration:
                 source = "explore"
-                params = first_free(enc, pool[coin.permutation(len(pool))], taken)
+                params = first_free(enc, pool[coin.permutation(len(pool))], taken, checker)
+                if params is None:  # a lazy pool with no feasible row: draw until feasible
+                    pool = feasible_pool(checker, engine, s.pool_size, s.max_tries)
+                    params = first_free(enc, pool, taken)
             else:
                 sign = -1.0 if study.direction == StudyDirection.MINIMIZE else 1.0
                 pending = (
@@ -303,10 +309,26 @@ class CoarseSampler(BaseSampler):
             genes = dataclasses.replace(genes, mutable=genes.mutable & ~frozen)
         incumbents = X[np.argsort(-y, kind="stable")[: s.search.incumbents]]
         search = s.search if s.local_search else acq.Search(0, 0, 0, 0, 0)
+        lazy = checker.lazy
         ranked, _ = acq.maximise(
-            value, pool, incumbents, genes=genes, rng=rng, feasible=checker, search=search
+            value,
+            pool,
+            incumbents,
+            genes=genes,
+            rng=rng,
+            feasible=checker.agrees if lazy else checker,
+            search=search,
+            starts=(lambda R, k: R[checker.in_order(R, k)]) if lazy else None,
         )
-        params = first_free(enc, ranked, taken)
+        params = first_free(enc, ranked, taken, checker)
+        if params is None:  # nothing looked at is feasible: a pool drawn until it is
+            engine = sobol(len(enc.names), [self._seed, number, _POOL_STREAM])
+            pool = feasible_pool(checker, engine, s.pool_size, s.max_tries)
+            ranked, _ = acq.maximise(
+                value, pool, incumbents, genes=genes, rng=rng, feasible=checker, search=search
+            )
+            params = first_free(enc, ranked, taken)
+            assert params is not None
         mean_z = float(model.mean_std(enc.encode([params]))[0][0])
         # the objective value at the predicted rank (or z-score) of the proposal
         return params, sign * untransform_target(mean_z, y, s.target)

@@ -11,6 +11,7 @@ from typing import Any
 from optuna.distributions import BaseDistribution
 
 from jointnas.samplers.acquisition import ACQUISITIONS, Search
+from jointnas.samplers.gp import MixedGP
 from jointnas.samplers.support import check_int
 from jointnas.samplers.surrogate import (
     TARGETS,
@@ -21,7 +22,7 @@ from jointnas.samplers.surrogate import (
 )
 from jointnas.spaces.encoding import Encoder
 
-SURROGATES = ("xgboost", "gp", "neural")
+SURROGATES = ("xgboost", "gp", "gp-onehot", "neural")
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ def _target_for(surrogate: Any) -> str:
     likelihood wants the values' own scale (z-scores; with ranks it fell behind the trees in
     a bbob-mixint probe, 6 functions x 3 seeds), trees want ranks (a heavy tail otherwise
     decides their splits)."""
-    return "standard" if surrogate == "gp" else "rank"
+    return "standard" if surrogate in ("gp", "gp-onehot") else "rank"
 
 
 def default_surrogate(s: Settings, encoder: Encoder, seed: int) -> Any:
@@ -145,6 +146,8 @@ def default_surrogate(s: Settings, encoder: Encoder, seed: int) -> Any:
     if s.predictor is not None:
         return Single(s.predictor)
     if s.surrogate == "gp":
+        return MixedGP(encoder=encoder)
+    if s.surrogate == "gp-onehot":
         return GaussianProcess(seed=seed % 2**31)
     make: Callable[[int], Any]
     if callable(s.surrogate):

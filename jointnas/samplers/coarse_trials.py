@@ -19,7 +19,7 @@ from optuna.distributions import BaseDistribution
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
-from jointnas.samplers.candidates import sobol
+from jointnas.samplers.candidates import Checker, sobol
 from jointnas.samplers.operators import Genes
 from jointnas.spaces.encoding import Encoder, Params, check_value
 
@@ -188,18 +188,38 @@ def pending_candidates(
     return out
 
 
-def first_free(enc: Encoder, ranked: np.ndarray, taken: Taken) -> Params:
+def first_free(
+    enc: Encoder, ranked: np.ndarray, taken: Taken, checker: Checker | None = None
+) -> Params | None:
     """The first of ``ranked`` (encoded rows, best first) that no other trial holds; the first
-    one where a small discrete space is used up (repeating beats stopping the study)."""
+    one where a small discrete space is used up (repeating beats stopping the study).
+
+    With a lazy ``checker`` the rows are unchecked: the first *feasible* free row, checked in
+    order (None when no row of ``ranked`` is feasible)."""
+    lazy = checker is not None and checker.lazy
+    repeat: Params | None = None
     for start in range(0, len(ranked), 64):
-        for params in enc.decode(ranked[start : start + 64]):
-            if params not in taken:
-                return params
+        chunk = ranked[start : start + 64]
+        decoded = enc.decode(chunk)
+        free = [i for i, params in enumerate(decoded) if params not in taken]
+        if not lazy:
+            if free:
+                return decoded[free[0]]
+            continue
+        assert checker is not None
+        hit = checker.in_order(chunk[free], 1)
+        if len(hit):
+            return decoded[free[int(hit[0])]]
+        if repeat is None and len(free) < len(chunk):
+            held = checker.in_order(chunk, 1)
+            repeat = decoded[int(held[0])] if len(held) else None
+    if lazy and repeat is None:
+        return None
     _LOG.warning(
         f"all {len(ranked)} candidates looked at are held by running, waiting or completed "
         "trials; proposing one again"
     )
-    return enc.decode(ranked[:1])[0]
+    return repeat if lazy else enc.decode(ranked[:1])[0]
 
 
 class SpaceState:

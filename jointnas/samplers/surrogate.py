@@ -30,6 +30,7 @@ import xgboost as xgb
 from scipy.special import ndtr, ndtri
 from scipy.stats import rankdata
 
+from jointnas.samplers.gp import spread_rows
 from jointnas.samplers.support import predict_rows
 
 TARGETS = ("rank", "standard")
@@ -150,9 +151,10 @@ class Single:
 
 
 class GaussianProcess:
-    """scikit-learn's GP: Matern 5/2 with one length scale per feature (ARD) plus noise, on the
-    [0, 1] / one-hot features; smooth where trees are piecewise constant, which is what
-    continuous recipe knobs need (GPSampler's model, with scikit-learn's fitting).
+    """scikit-learn's GP (``surrogate="gp-onehot"``): Matern 5/2 with one length scale per
+    *feature* (ARD) plus noise, on the [0, 1] / one-hot features, fitted by maximum likelihood
+    without priors. Kept as the measured alternative to ``gp.MixedGP``: it ties that model on
+    continuous knobs and loses on categorical ones (a category is one-hot columns here).
 
     ``fit`` optimises the kernel's hyperparameters; ``condition`` puts new rows under the fitted
     kernel (one Cholesky factorisation), so the sampler refits hyperparameters on its schedule
@@ -163,15 +165,6 @@ class GaussianProcess:
     def __init__(self, *, seed: int = 0, max_points: int = 300) -> None:
         self.seed, self.max_points = seed, max_points
         self.gp: Any = None
-
-    def _rows(self, y: np.ndarray) -> np.ndarray:
-        if len(y) <= self.max_points:
-            return np.arange(len(y))
-        order = np.argsort(-y, kind="stable")
-        half = self.max_points // 2
-        rest = np.sort(order[half:])
-        spread = rest[np.linspace(0, len(rest) - 1, self.max_points - half).astype(int)]
-        return np.sort(np.concatenate([order[:half], spread]))
 
     def _gp(self, kernel: Any, optimise: bool) -> Any:
         from sklearn.gaussian_process import GaussianProcessRegressor
@@ -190,7 +183,7 @@ class GaussianProcess:
         kernel = ConstantKernel(1.0, (1e-2, 1e2)) * Matern(
             length_scale=np.full(X.shape[1], 0.5), length_scale_bounds=(1e-2, 1e2), nu=2.5
         ) + WhiteKernel(1e-2, (1e-6, 1e0))
-        rows = self._rows(y)
+        rows = spread_rows(y, self.max_points)
         gp = self._gp(kernel, optimise=True)
         with warnings.catch_warnings():  # length scales at their bounds are expected here
             warnings.simplefilter("ignore")
@@ -201,7 +194,7 @@ class GaussianProcess:
     def condition(self, X: np.ndarray, y: np.ndarray) -> GaussianProcess:
         if self.gp is None:
             return self.fit(X, y)
-        rows = self._rows(y)
+        rows = spread_rows(y, self.max_points)
         gp = self._gp(self.gp.kernel_, optimise=False)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -20,6 +20,7 @@ per training: no global state of the caller is touched.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -122,14 +123,48 @@ def crop_flip(x: torch.Tensor, resolution: int, policy: Augment) -> torch.Tensor
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
-def resize(x: torch.Tensor, resolution: int) -> torch.Tensor:
-    """Float (N, C, H, W) images at resolution x resolution; antialiased when shrinking."""
-    if x.shape[-2:] == (resolution, resolution):
+def resize(x: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
+    """Float (N, C, H, W) images at size x size (or (height, width)); antialiased when
+    shrinking either side."""
+    hw = (size, size) if isinstance(size, int) else tuple(size)
+    if tuple(x.shape[-2:]) == hw:
         return x
-    shrink = resolution < max(x.shape[-2:])
-    return F.interpolate(
-        x, size=(resolution, resolution), mode="bilinear", align_corners=False, antialias=shrink
-    )
+    shrink = hw[0] < x.shape[-2] or hw[1] < x.shape[-1]
+    return F.interpolate(x, size=hw, mode="bilinear", align_corners=False, antialias=shrink)
+
+
+def unit(x: torch.Tensor) -> torch.Tensor:
+    """Pixels as float32 in [0, 1] (uint8 scaled; a float source is taken as it is)."""
+    return x.float().div_(255) if x.dtype == torch.uint8 else x.float()
+
+
+def as_uint8(x01: torch.Tensor) -> torch.Tensor:
+    """Images in [0, 1] back to uint8 (rounded, clipped)."""
+    return x01.mul(255).round_().clamp_(0, 255).to(torch.uint8)
+
+
+def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std of (N, C, H, W) images in [0, 1] units, summed in float64
+    chunks (no float copy of a whole uint8 set)."""
+    total = torch.zeros(x.shape[1], dtype=torch.float64)
+    squares = torch.zeros_like(total)
+    for chunk in x.split(4096):
+        c = unit(chunk).double()
+        total += c.sum((0, 2, 3))
+        squares += c.square().sum((0, 2, 3))
+    n = max(1, x.shape[0] * x.shape[2] * x.shape[3])
+    mean = total / n
+    std = (squares / n - mean.square()).clamp_min(0).sqrt().clamp_min(1e-6)
+    return tuple(mean.tolist()), tuple(std.tolist())
+
+
+@functools.lru_cache(maxsize=32)
+def _randaugment(magnitude: int) -> torch.nn.Module:
+    """kornia's RandAugment at ``magnitude``, built once: it keeps no state between calls
+    (its draws come from torch's generator), and building it per batch is hot-path work."""
+    from kornia.augmentation.auto import RandAugment
+
+    return RandAugment(n=2, m=magnitude)
 
 
 def randaugment(x: torch.Tensor, strength: float) -> torch.Tensor:
@@ -138,14 +173,11 @@ def randaugment(x: torch.Tensor, strength: float) -> torch.Tensor:
     draw their own, which keeps images within a batch diverse."""
     if strength <= 0 or not bool(torch.isfinite(x).all()):  # NaN input: let the loss say so
         return x
-    from kornia.augmentation.auto import RandAugment
-
-    magnitude = min(29, max(1, round(30 * strength)))  # kornia's m is strictly inside (0, 30)
     x = x.clamp(0.0, 1.0)  # a float source may stray outside [0, 1]; kornia refuses that
     grey = x.shape[1] == 1
     if grey:  # kornia's colour operations need 3 channels
         x = x.expand(-1, 3, -1, -1)
-    op = RandAugment(n=2, m=magnitude)
+    op = _randaugment(min(29, max(1, round(30 * strength))))  # kornia's m: inside (0, 30)
     out = torch.cat([op(chunk) for chunk in x.chunk(RANDAUGMENT_GROUPS)])
     out = out.clamp_(0.0, 1.0)
     return out.mean(1, keepdim=True) if grey else out
@@ -158,8 +190,20 @@ def train_view(
     return randaugment(crop_flip(x01, resolution, policy), strength)
 
 
+@functools.lru_cache(maxsize=16)
+def _moments(
+    mean: tuple[float, ...], std: tuple[float, ...], device: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``mean``/``std`` as (1, C, 1, 1) tensors on ``device``, made once: a host-to-device
+    copy per batch would stall a GPU's stream."""
+
+    def shaped(v: tuple[float, ...]) -> torch.Tensor:
+        return torch.tensor(v, device=device).view(1, -1, 1, 1)
+
+    return shaped(mean), shaped(std)
+
+
 def normalize(x01: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
     """Per-channel ``(x - mean) / std`` in place, on ``x01``'s device."""
-    m = torch.tensor(mean, device=x01.device).view(1, -1, 1, 1)
-    s = torch.tensor(std, device=x01.device).view(1, -1, 1, 1)
+    m, s = _moments(tuple(mean), tuple(std), str(x01.device))
     return x01.sub_(m).div_(s)

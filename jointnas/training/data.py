@@ -87,25 +87,6 @@ class ImageData(Protocol):
         """Training images ``idx``, unaugmented (BatchNorm recalibration)."""
 
 
-def unit(x: torch.Tensor) -> torch.Tensor:
-    """Pixels as float32 in [0, 1] (uint8 scaled; a float source is taken as it is)."""
-    return x.float().div_(255) if x.dtype == torch.uint8 else x.float()
-
-
-def _stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel mean and std in [0, 1] units, in chunks (no float copy of the whole set)."""
-    total = torch.zeros(x.shape[1], dtype=torch.float64)
-    squares = torch.zeros_like(total)
-    for chunk in x.split(4096):
-        c = unit(chunk).double()
-        total += c.sum((0, 2, 3))
-        squares += c.square().sum((0, 2, 3))
-    n = max(1, x.shape[0] * x.shape[2] * x.shape[3])
-    mean = total / n
-    std = (squares / n - mean.square()).clamp_min(0).sqrt().clamp_min(1e-6)
-    return tuple(mean.tolist()), tuple(std.tolist())
-
-
 @dataclass(frozen=True, eq=False)
 class Dataset:
     """Train/val images held in memory (uint8, or float32 for float arrays) and their labels.
@@ -142,7 +123,7 @@ class Dataset:
             shapes = [(tuple(x.shape), tuple(y.shape)) for x, y in pairs]
             raise DatasetError(f"{self.name}: need (N, C, H, W) / (N,) splits, got {shapes}")
         if not self.mean or not self.std:
-            mean, std = _stats(self.x_train)
+            mean, std = aug.channel_stats(self.x_train)
             object.__setattr__(self, "mean", mean)
             object.__setattr__(self, "std", std)
 
@@ -229,7 +210,7 @@ class Dataset:
         for step in range(count):
             idx = order[step * batch_size : (step + 1) * batch_size]
             xb = aug.train_view(
-                unit(x[idx]), resolution=res, policy=self.augment, strength=strength
+                aug.unit(x[idx]), resolution=res, policy=self.augment, strength=strength
             )
             yield self.normalize(xb), y[idx]
 
@@ -240,7 +221,7 @@ class Dataset:
         x, y = self._on(device)[2:]
         for i in range(0, len(x), batch_size):
             yield (
-                self.normalize(aug.resize(unit(x[i : i + batch_size]), res)),
+                self.normalize(aug.resize(aug.unit(x[i : i + batch_size]), res)),
                 y[i : i + batch_size],
             )
 
@@ -248,7 +229,7 @@ class Dataset:
         self, idx: torch.Tensor, *, device: torch.device, resolution: int | None = None
     ) -> torch.Tensor:
         x = self._on(device)[0]
-        return self.normalize(aug.resize(unit(x[idx.to(device)]), self._resolution(resolution)))
+        return self.normalize(aug.resize(aug.unit(x[idx.to(device)]), self._resolution(resolution)))
 
 
 def _in_memory(name, x, y, classes, *, policy, image_size, **split) -> tuple[Dataset, np.ndarray]:
@@ -264,9 +245,8 @@ def _in_memory(name, x, y, classes, *, policy, image_size, **split) -> tuple[Dat
 
 def _stored(x: torch.Tensor, size: int) -> torch.Tensor:
     """Resized in chunks, back to the source's dtype (uint8 stays uint8)."""
-    out = [aug.resize(unit(c), size) for c in x.split(4096)]
-    y = torch.cat(out)
-    return y.mul_(255).round_().clamp_(0, 255).to(torch.uint8) if x.dtype == torch.uint8 else y
+    y = torch.cat([aug.resize(aug.unit(c), size) for c in x.split(4096)])
+    return aug.as_uint8(y) if x.dtype == torch.uint8 else y
 
 
 def load_dataset(

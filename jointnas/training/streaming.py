@@ -73,10 +73,8 @@ def _to_uint8(img: Any, channels: int) -> torch.Tensor:
 
 
 def _resize(t: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    x = t[None].float()
-    shrink = h < x.shape[-2] or w < x.shape[-1]
-    x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=shrink)
-    return x[0].round_().clamp_(0, 255).to(torch.uint8)
+    """One uint8 (C, H, W) image at h x w, still uint8."""
+    return aug.as_uint8(aug.resize(aug.unit(t[None]), (h, w)))[0]
 
 
 class Items(torch.utils.data.Dataset):
@@ -190,9 +188,7 @@ class StreamingDataset:
         pick = np.random.default_rng(0).permutation(self.train_idx)[:STATS_IMAGES]
         keys = [(int(i), 0, 64, False) for i in pick]
         read = self._read(keys, torch.device("cpu"), report=False)
-        x = torch.cat([xb.float() / 255 for xb, _ in read])
-        std, mean = torch.std_mean(x, dim=(0, 2, 3), correction=0)
-        return tuple(mean.tolist()), tuple(std.clamp_min(1e-6).tolist())
+        return aug.channel_stats(torch.cat([xb for xb, _ in read]))
 
     def _loader(self, device: torch.device) -> DataLoader:
         cuda = device.type == "cuda"
@@ -241,7 +237,6 @@ class StreamingDataset:
                 "candidate's resolution were upsampled",
                 stacklevel=4,
             )
-        self.unreadable = self.small = 0
 
     def _normalize(self, x: torch.Tensor) -> torch.Tensor:
         return aug.normalize(x, self.mean, self.std)
@@ -278,28 +273,6 @@ class StreamingDataset:
         res = resolution or self.image_size
         keys = [(int(self.train_idx[i]), 0, res, False) for i in idx.tolist()]
         return self._normalize(torch.cat([x.float() / 255 for x, _ in self._read(keys, device)]))
-
-    def with_augment(self, policy: aug.Augment) -> StreamingDataset:
-        """The same split read with another base augmentation policy (new workers)."""
-        items = Items(
-            files=self.items.files,
-            dataset=self.items.dataset,
-            labels=self.items.labels,
-            channels=self.items.channels,
-            policy=policy,
-        )
-        return StreamingDataset(
-            self.name,
-            items,
-            self.train_idx,
-            self.val_idx,
-            self.num_classes,
-            self.image_size,
-            policy,
-            self.workers,
-            self.mean,
-            self.std,
-        )
 
 
 def default_workers() -> int:
