@@ -69,6 +69,13 @@ class Problem:
 
         return all(isinstance(d, FloatDistribution) for d in self.space.values())
 
+    @property
+    def numeric(self) -> bool:
+        """No categorical parameter (AutoSampler's rule then picks GPSampler below 250)."""
+        from optuna.distributions import CategoricalDistribution
+
+        return not any(isinstance(d, CategoricalDistribution) for d in self.space.values())
+
 
 def coco_name(suite: str, function: int, dim: int) -> str:
     return f"{suite}_f{function:03d}_d{dim:02d}"

@@ -1,94 +1,215 @@
-"""Parallel workers: does CoarseSampler keep its sample efficiency with 4 workers at once?
+"""Parallel workers at equal trials: 1 vs 4 vs 8 workers, CoarseSampler vs GPSampler and TPE.
 
-With N workers, N trials run at the same time. A sampler that only looks at completed trials
-proposes N times around the same incumbent; CoarseSampler enters the running trials' proposals
-into its surrogate as fantasised observations at their predicted mean (``fantasize=True``), so
-the expected improvement near them drops and the workers spread out. Measured here at equal
-trials, 1 worker vs 4 (threads of one study, ``optimize(n_jobs=4)``), with fantasies and
-without (the ablation), on COCO bbob-mixint problems (``_suites.py``). Each evaluation sleeps
-``--eval-seconds`` so that 4 trials really overlap, as trainings do; the sleep costs no CPU.
+With N workers, N trials run at once, and a sampler that only looks at completed trials
+proposes N times around the same incumbent. CoarseSampler enters the running trials'
+proposals into its surrogate as fantasised observations (``fantasize="mean"``: at their
+predicted mean, the kriging believer; ``"worst"``: at the worst value seen, a pessimistic
+constant liar); Optuna 5's GPSampler and TPE handle running trials their own way.
 
-Score: the best value after ``--trials`` evaluations (minimised), median over seeds, and its
-COCO-style precision ``log10(best - f_best + 1e-8)`` with ``f_best`` the best any run reached
-on that problem (lower is better; -8 = reached it).
+The workers are simulated, so a run is deterministic and costs no sleeping: N trials are kept
+running; each step completes the oldest (every evaluation takes equally long) and asks for the
+next, so the sampler always sees N - 1 running trials, in one process, through the study as
+real workers would. Problems: COCO bbob-mixint f10/f15/f21 (5-D, unconstrained), bbob-constrained
+f8/f20 (5-D) and the tabular NAS problem under its FLOPs limit (``_suites.py``). Score as in
+``bench_sampler_suites.py``: per problem, 1 = the best feasible value any run here reached, 0 =
+the median first feasible value; median over seeds, with the quartiles.
 
-    python benchmarks/bench_parallel_workers.py [--seeds 5] [--trials 60]
+One run = (problem, sampler, workers, seed), stored as
+``results/parallel_workers/<problem>/<sampler>_w<workers>_s<seed>.json`` and skipped when present
+(resumable, so it can run in parts).
+
+    python benchmarks/bench_parallel_workers.py [--seeds 5] [--trials 60] [--jobs 2]
+    python benchmarks/bench_parallel_workers.py --report
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
+import json
 import time
+import warnings
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
 from typing import Any
 
 import _common
+import _suites  # sets the BLAS/OpenMP threads to 1 before numpy loads
 import numpy as np
-import optuna
-from _suites import build
+from bench_sampler_suites import _normalise, make
 
-PROBLEMS = ("bbob-mixint_f010_d05", "bbob-mixint_f015_d05", "bbob-mixint_f021_d05")
-SETUPS = {  # name -> (workers, fantasize)
-    "1 worker": (1, True),
-    "4 workers, fantasies": (4, True),
-    "4 workers, no fantasies": (4, False),
+RUNS = _common.RESULTS / "parallel_workers"
+PROBLEMS = (
+    "bbob-mixint_f010_d05",
+    "bbob-mixint_f015_d05",
+    "bbob-mixint_f021_d05",
+    "bbob-constrained_f008_d05",
+    "bbob-constrained_f020_d05",
+    "nas-table_fbnetv3-1mflops",
+)
+#: name -> (sampler of bench_sampler_suites.make, CoarseSampler's extra arguments)
+SAMPLERS: dict[str, tuple[str, dict[str, Any]]] = {
+    "coarse": ("coarse", {}),
+    "coarse-worst": ("coarse", {"fantasize": "worst"}),
+    "coarse-off": ("coarse", {"fantasize": "off"}),
+    "GP": ("GP", {}),
+    "TPE": ("TPE", {}),
 }
+WORKERS = (1, 4, 8)
 
 
-def one(problem_name: str, setup: str, seed: int, trials: int, pause: float) -> list[float]:
-    from jointnas.samplers import CoarseSampler
-    from jointnas.spaces.base import DistributionSpace
+def run(problem_name: str, sampler: str, workers: int, seed: int, trials: int) -> dict:
+    """One simulated parallel search: per evaluation (in completion order) the feasible value
+    (None if infeasible) and the sampler's seconds for the ask that proposed it."""
+    import optuna
+    import torch
+    from threadpoolctl import threadpool_limits
 
-    workers, fantasize = SETUPS[setup]
-    problem = build(problem_name)
+    torch.set_num_threads(1)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+    problem = _suites.build(problem_name)
+    name, kwargs = SAMPLERS[sampler]
+    rec: dict[str, Any] = {"problem": problem_name, "sampler": sampler, "workers": workers}
+    rec |= {"seed": seed, "trials": trials, "machine": _common.machine_facts()}
+    values: list[float | None] = []
+    seconds: list[float] = []
+    t_start = time.perf_counter()
     try:
-        sampler = CoarseSampler(search_space=problem.space, fantasize=fantasize, seed=seed)
-        study = optuna.create_study(sampler=sampler)
-        space = DistributionSpace(problem.space)
-
-        def objective(trial: optuna.Trial) -> float:
-            params = space.suggest(trial)
-            time.sleep(pause)
-            return float(problem.objective(params))
-
-        study.optimize(objective, n_trials=trials, n_jobs=workers)
-        return [float(t.value) for t in study.trials if t.value is not None]
+        with threadpool_limits(1):
+            study = optuna.create_study(
+                direction="minimize",
+                sampler=make(
+                    name,
+                    seed=seed,
+                    search_space=problem.space,
+                    constraint=problem.constraint,
+                    coarse_kwargs=kwargs,
+                ),
+            )
+            running: collections.deque = collections.deque()
+            asked = 0
+            while len(values) < trials:
+                while len(running) < workers and asked < trials:
+                    t0 = time.perf_counter()
+                    trial = study.ask(problem.space)
+                    seconds.append(time.perf_counter() - t0)
+                    cons = problem.constraint(trial.params) if problem.constraint else []
+                    for i, v in enumerate(cons):
+                        trial.set_constraint(f"c{i}", v)
+                    feasible = all(v <= 0 for v in cons)
+                    running.append((trial, problem.objective(trial.params), feasible))
+                    asked += 1
+                trial, value, feasible = running.popleft()
+                study.tell(trial, value)
+                values.append(value if feasible else None)
+    except Exception as exc:  # a sampler that fails is a result too
+        rec["error"] = f"{type(exc).__name__}: {exc}"
     finally:
         problem.close()
+    rec["wall_s"] = round(time.perf_counter() - t_start, 2)
+    return rec | {"values": values, "sampler_s": seconds}
+
+
+def _path(problem: str, sampler: str, workers: int, seed: int):
+    return RUNS / problem / f"{sampler}_w{workers}_s{seed}.json"
+
+
+def run_all(args) -> None:
+    todo = [
+        (p, s, w, seed)
+        for p in args.problems
+        for seed in range(args.seeds)
+        for s in args.samplers
+        for w in args.workers
+        if not _path(p, s, w, seed).is_file()
+    ]
+    print(f"{len(todo)} runs to do on {args.jobs} process(es)", flush=True)
+
+    def save(rec: dict) -> None:
+        path = _path(rec["problem"], rec["sampler"], rec["workers"], rec["seed"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(rec) + "\n")
+        feasible = [v for v in rec["values"] if v is not None]
+        best = f"{min(feasible):.4g}" if feasible else "none feasible"
+        note = f"  ERROR {rec['error']}" if "error" in rec else ""
+        print(
+            f"{rec['problem']:28s} {rec['sampler']:12s} w{rec['workers']} s{rec['seed']}: "
+            f"best {best}, {rec['wall_s']:.1f} s{note}",
+            flush=True,
+        )
+
+    with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
+        futures = [pool.submit(run, *job, args.trials) for job in todo]
+        for f in as_completed(futures):
+            save(f.result())
+
+
+def report(args) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    finals: dict[tuple[str, int], list[float]] = collections.defaultdict(list)
+    for p in args.problems:
+        keys = [
+            (s, w, seed)
+            for s in args.samplers
+            for w in args.workers
+            for seed in range(args.seeds)
+            if _path(p, s, w, seed).is_file()
+        ]
+        runs = [json.loads(_path(p, *k).read_text()) for k in keys]
+        if not runs:
+            continue
+        scores = _normalise(runs, args.trials)[0]
+        by: dict[tuple[str, int], list[float]] = collections.defaultdict(list)
+        for (s, w, _), score in zip(keys, scores, strict=True):
+            by[(s, w)].append(float(score[-1]))
+        for (s, w), final in sorted(by.items()):
+            finals[(s, w)].append(float(np.median(final)))
+            rows.append(
+                {
+                    "problem": p,
+                    "sampler": s,
+                    "workers": w,
+                    "seeds": len(final),
+                    "score_median": round(float(np.median(final)), 3),
+                    "score_q25": round(float(np.quantile(final, 0.25)), 3),
+                    "score_q75": round(float(np.quantile(final, 0.75)), 3),
+                }
+            )
+    for (s, w), per_problem in sorted(finals.items()):
+        rows.append(
+            {
+                "problem": "median over problems",
+                "sampler": s,
+                "workers": w,
+                "seeds": len(per_problem),
+                "score_median": round(float(np.median(per_problem)), 3),
+                "score_q25": round(float(np.quantile(per_problem, 0.25)), 3),
+                "score_q75": round(float(np.quantile(per_problem, 0.75)), 3),
+            }
+        )
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--problems", type=lambda s: s.split(","), default=list(PROBLEMS))
+    parser.add_argument("--samplers", type=lambda s: s.split(","), default=list(SAMPLERS))
+    parser.add_argument(
+        "--workers", type=lambda s: [int(w) for w in s.split(",")], default=list(WORKERS)
+    )
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--trials", type=int, default=60)
-    parser.add_argument("--eval-seconds", type=float, default=0.3)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--report", action="store_true", help="only aggregate the stored runs")
     parser.add_argument("--stem", default="bench_parallel_workers")
     args = parser.parse_args()
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
-    runs: dict[tuple[str, str], list[float]] = {}
-    for problem in PROBLEMS:
-        for setup in SETUPS:
-            for seed in range(args.seeds):
-                values = one(problem, setup, seed, args.trials, args.eval_seconds)
-                runs[(problem, setup)] = [*runs.get((problem, setup), []), min(values)]
-                print(f"{problem} {setup:24s} s{seed}: best {min(values):.4g}", flush=True)
-    rows: list[dict[str, Any]] = []
-    for problem in PROBLEMS:
-        finals = [v for (p, _), vs in runs.items() if p == problem for v in vs]
-        f_best = min(finals)
-        for setup in SETUPS:
-            best = np.array(runs[(problem, setup)])
-            gap = np.log10(best - f_best + 1e-8)
-            rows.append(
-                {
-                    "problem": problem,
-                    "setup": setup,
-                    "median_best": round(float(np.median(best)), 4),
-                    "log10_gap_median": round(float(np.median(gap)), 2),
-                    "log10_gap_q25": round(float(np.quantile(gap, 0.25)), 2),
-                    "log10_gap_q75": round(float(np.quantile(gap, 0.75)), 2),
-                }
-            )
-    _common.finish(args.stem, rows, vars(args))
+    unknown = [s for s in args.samplers if s not in SAMPLERS]
+    if unknown:
+        raise SystemExit(f"unknown sampler(s) {unknown}; choose from {list(SAMPLERS)}")
+    if not args.report:
+        run_all(args)
+    _common.finish(args.stem, report(args), vars(args))
 
 
 if __name__ == "__main__":

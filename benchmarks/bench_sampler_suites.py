@@ -79,6 +79,7 @@ def coarse_sampler(search_space, constraint, seed: int, **kwargs):
 COARSE_VARIANTS: dict[str, dict[str, Any]] = {
     "coarse-xgb": {"surrogate": "xgboost"},
     "coarse-gp": {"surrogate": "gp"},
+    "coarse-gp-onehot": {"surrogate": "gp-onehot"},
 }
 
 
@@ -200,15 +201,31 @@ def _applies(sampler: str, continuous: bool) -> bool:
     return continuous
 
 
+def _alias_gp(problem: str, seed: int, trials: int) -> bool:
+    """AutoSampler on an all-numeric space below 250 trials is GPSampler on every trial, seeded
+    alike (``_auto_sampler``; the same values, checked in one process), so its run is stored
+    as the GP run's values. False when no GP run of that length is stored yet."""
+    if _stored(problem, "Auto", seed):
+        return True
+    gp = _stored(problem, "GP", seed)
+    if gp is None or gp["trials"] < trials or "error" in gp:
+        return False
+    path = _path(problem, "Auto", seed)
+    path.write_text(json.dumps(gp | {"sampler": "Auto", "same_as": "GP"}) + "\n")
+    return True
+
+
 def run_all(args, problems: list[str], samplers: list[str], coarse_kwargs: dict) -> None:
     todo = []
     for p in problems:
         probe = _suites.build(p)
-        continuous = probe.continuous
+        continuous, numeric = probe.continuous, probe.numeric
         probe.close()
         for seed in range(args.seeds):  # seed-major: a partial run has every sampler at seed 0
             for s in samplers:
                 if not _applies(s, continuous):
+                    continue
+                if s == "Auto" and numeric and _alias_gp(p, seed, args.trials):
                     continue
                 rec = _stored(p, s, seed)
                 if rec and s.startswith("coarse") and rec["coarse_kwargs"] != coarse_kwargs:

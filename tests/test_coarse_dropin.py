@@ -51,9 +51,13 @@ def objective(trial: optuna.Trial) -> float:
 
 # -- Optuna's sampler suites, without search_space ------------------------------------------------
 class _Inferred:
-    @pytest.fixture
-    def sampler(self) -> Callable[[], CoarseSampler]:
-        return lambda: CoarseSampler(seed=0, n_startup_trials=2, pool_size=32, ensemble_size=2)
+    @pytest.fixture(
+        params=["xgboost", "gp", *(pytest.param(n, marks=pytest.mark.slow) for n in ("gp-onehot",))]
+    )
+    def sampler(self, request: pytest.FixtureRequest) -> Callable[[], CoarseSampler]:
+        return lambda: CoarseSampler(
+            seed=0, n_startup_trials=2, pool_size=32, ensemble_size=2, surrogate=request.param
+        )
 
 
 class TestBasicSuiteInferred(_Inferred, BasicSamplerTestCase):

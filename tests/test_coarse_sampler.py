@@ -67,7 +67,7 @@ def coarse(space: Mapping[str, BaseDistribution], **kwargs: Any) -> CoarseSample
         "max_tries": 4096,
     }
     options.update(kwargs)
-    if "predictor" not in options:
+    if "predictor" not in kwargs:
         options["predictor"] = cheap_predictor(space, options["seed"] or 0)
     return CoarseSampler(search_space=space, **options)
 
@@ -149,16 +149,26 @@ def _suite_space(request: pytest.FixtureRequest) -> dict[str, BaseDistribution]:
     return space or {"x": Flt(0.0, 1.0)}  # tests that only call sample_independent
 
 
-class _CoarseFactory:
-    """The suites' ``sampler`` fixture, first in each suite's bases so that it overrides theirs."""
+#: the surrogates that are not the default's candidates run their suites with ``-m slow``
+SLOW_SURROGATES = [pytest.param(name, marks=pytest.mark.slow) for name in ("gp-onehot", "neural")]
 
-    @pytest.fixture
+
+class _CoarseFactory:
+    """The suites' ``sampler`` fixture, first in each suite's bases so that it overrides theirs:
+    once with a user's predictor and once per surrogate."""
+
+    @pytest.fixture(params=["predictor", "xgboost", "gp", *SLOW_SURROGATES])
     def sampler(self, request: pytest.FixtureRequest) -> Callable[[], CoarseSampler]:
         space = _suite_space(request)
         # 2 startup trials (raised to the XGBoost predictor's minimum of 4) and a cheap
-        # predictor: the suites' 10- and 20-trial objectives reach the predicted phase. The
-        # always-feasible constraint exercises the constraint path.
-        return lambda: coarse(space, n_startup_trials=2, pool_size=32, constraint=lambda p: [0.0])
+        # predictor or a small ensemble: the suites' 10- and 20-trial objectives reach the
+        # predicted phase. The always-feasible Python constraint exercises the (lazy)
+        # constraint path.
+        options: dict[str, Any] = {"n_startup_trials": 2, "pool_size": 32}
+        options["constraint"] = lambda p: [0.0]
+        if request.param != "predictor":
+            options |= {"predictor": None, "surrogate": request.param, "ensemble_size": 2}
+        return lambda: coarse(space, **options)
 
 
 # Not MultiObjectiveSamplerTestCase: CoarseSampler is single-objective (SingleOnly checks that).

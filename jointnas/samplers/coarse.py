@@ -88,8 +88,10 @@ class CoarseSampler(BaseSampler):
             have grown by ``max(refit_interval, refit_growth * trials)``; in between, the last
             fit is reused (at 1,000 trials, a refit every 50).
         exploration: probability of proposing a random pool member instead of the best.
-        fantasize: running trials enter the surrogate at their predicted mean, so parallel
-            workers spread out (``False``: the ablation, each worker sees completed trials only).
+        fantasize: what running trials' proposals count as in the surrogate, so parallel
+            workers spread out: ``"mean"`` (or ``True``, the default) their predicted mean
+            (kriging believer), ``"worst"`` the worst value seen (a pessimistic constant liar),
+            ``"off"`` (or ``False``: the ablation) nothing, each worker sees completed trials.
         seed: makes every proposal a function of ``(seed, trial.number)`` and the study.
         max_tries: cap on quasi-random draws per pool; a constraint none of ``max_tries``
             candidates satisfies raises ``InfeasibleConstraintError``.
@@ -112,7 +114,7 @@ class CoarseSampler(BaseSampler):
         refit_interval: int = 1,
         refit_growth: float = 0.05,
         exploration: float = 0.1,
-        fantasize: bool = True,
+        fantasize: bool | str = True,
         seed: int | None = None,
         max_tries: int = 10_000,
     ) -> None:
@@ -246,7 +248,9 @@ class CoarseSampler(BaseSampler):
             else:
                 sign = -1.0 if study.direction == StudyDirection.MINIMIZE else 1.0
                 pending = (
-                    pending_candidates(enc, trials, exclude=trial._trial_id) if s.fantasize else []
+                    pending_candidates(enc, trials, exclude=trial._trial_id)
+                    if s.fantasize != "off"
+                    else []
                 )
                 params, predicted = self._acquire(
                     space, trial.number, training, pending, sign, n_startup, pool, checker, taken
@@ -358,7 +362,8 @@ class CoarseSampler(BaseSampler):
             model.condition(X, z)
         if pending:  # fantasies: the running trials' proposals at their predicted mean
             P = enc.encode([p for _, p in pending])
-            Xf, zf = np.concatenate([X, P]), np.concatenate([z, model.mean_std(P)[0]])
+            lies = model.mean_std(P)[0] if s.fantasize == "mean" else np.full(len(P), z.min())
+            Xf, zf = np.concatenate([X, P]), np.concatenate([z, lies])
             if conditions:
                 model.condition(Xf, zf)
             else:

@@ -23,6 +23,8 @@ from jointnas.samplers.surrogate import (
 from jointnas.spaces.encoding import Encoder
 
 SURROGATES = ("xgboost", "gp", "gp-onehot", "neural")
+#: what a running trial's proposal counts as in the surrogate (``True`` is "mean")
+FANTASIES = ("mean", "worst", "off")
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,7 @@ class Settings:
     refit_interval: int
     refit_growth: float
     exploration: float
-    fantasize: bool
+    fantasize: str  # "mean", "worst" or "off"
     seed: int | None
     max_tries: int
     min_points: int = 1
@@ -104,9 +106,12 @@ def check_settings(**kw: Any) -> Settings:
             f"pool_size ({pool_size}) must be <= max_tries ({max_tries}): the pool is drawn "
             "within max_tries candidates"
         )
-    for name in ("local_search", "fantasize"):
-        if not isinstance(kw[name], bool):
-            raise TypeError(f"{name} must be True or False")
+    if not isinstance(kw["local_search"], bool):
+        raise TypeError("local_search must be True or False")
+    fantasize = kw["fantasize"]
+    if isinstance(fantasize, bool):
+        fantasize = "mean" if fantasize else "off"
+    _check_choice("fantasize", fantasize, FANTASIES)
     seed = kw["seed"]
     if seed is not None:
         seed = check_int("seed", seed, 0)
@@ -125,12 +130,22 @@ def check_settings(**kw: Any) -> Settings:
         refit_interval=check_int("refit_interval", kw["refit_interval"], 1),
         refit_growth=_check_fraction("refit_growth", kw["refit_growth"]),
         exploration=_check_fraction("exploration", kw["exploration"]),
-        fantasize=kw["fantasize"],
+        fantasize=fantasize,
         seed=seed,
         max_tries=max_tries,
         # a predictor that cannot fit on fewer than `min_points` rows would fail mid-study
-        min_points=int(getattr(predictor, "min_points", 1)),
+        min_points=_min_points(predictor, surrogate),
     )
+
+
+def _min_points(predictor: Any, surrogate: Any) -> int:
+    """The fewest trials the model can be fitted on: the JointNAS predictors' minimum for a
+    user's predictor or the neural ensemble (whose members are JointNAS predictors)."""
+    if predictor is None and surrogate == "neural":
+        from jointnas.predictors.base import Predictor
+
+        return Predictor.min_points
+    return int(getattr(predictor, "min_points", 1))
 
 
 def _target_for(surrogate: Any) -> str:
