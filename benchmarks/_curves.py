@@ -58,9 +58,10 @@ def sampler_for(
         return baseline
     import jointnas
 
-    base, _, how = method.partition("+")
+    python = method.endswith("+py")
+    base = method.removesuffix("+py")
     if base == "coarse" or base.startswith("coarse-"):
-        batch = None if how == "py" else constraint_batch
+        batch = None if python else constraint_batch
         surrogate = {"surrogate": base.removeprefix("coarse-")} if base != "coarse" else {}
         return jointnas.CoarseSampler(
             search_space=space.distributions,

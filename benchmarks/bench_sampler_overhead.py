@@ -41,6 +41,8 @@ SAMPLERS = (
     "coarse-xgboost+py",
     "coarse-gp",
     "coarse-gp+py",
+    "coarse-gp+xgboost",
+    "coarse-gp+xgboost+py",
 )
 
 

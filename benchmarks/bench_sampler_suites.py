@@ -80,6 +80,7 @@ COARSE_VARIANTS: dict[str, dict[str, Any]] = {
     "coarse-xgb": {"surrogate": "xgboost"},
     "coarse-gp": {"surrogate": "gp"},
     "coarse-gp-onehot": {"surrogate": "gp-onehot"},
+    "coarse-mix": {"surrogate": "gp+xgboost"},
 }
 
 

@@ -162,7 +162,9 @@ def test_a_plain_constraint_is_checked_lazily_in_acquisition_order() -> None:
     sources = [t.system_attrs[SOURCE_ATTR] for t in study.trials]
     predicted = [n for n, source in zip(spent, sources, strict=True) if source == "predicted"]
     assert len(predicted) >= 10
-    assert max(predicted) < 256 and np.median(predicted) < 64, predicted
+    # the first proposal also probes the feasible rate once (256 calls), which sizes the pool
+    assert 256 <= predicted[0] < 512 and max(predicted[1:]) < 256, predicted
+    assert np.median(predicted) < 64, predicted
     assert all(limit(t.params)[0] <= 0 for t in study.trials)
 
 

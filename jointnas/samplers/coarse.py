@@ -57,7 +57,8 @@ SOURCE_ATTR = "coarse:source"
 PREDICTED_ATTR = "coarse:predicted"
 
 # Independent random streams per trial, so that e.g. the exploration coin never shifts the pool.
-_STARTUP_STREAM, _POOL_STREAM, _EXPLORE_STREAM, _ACQ_STREAM = 1, 2, 3, 4
+_STARTUP_STREAM, _POOL_STREAM, _EXPLORE_STREAM, _ACQ_STREAM, _RATE_STREAM = 1, 2, 3, 4, 5
+_MAX_POOL_GROWTH = 8  # a lazily checked pool is at most this many times pool_size
 _SINGLE = "its surrogate ranks candidates by one value"
 
 
@@ -236,7 +237,7 @@ class CoarseSampler(BaseSampler):
             coin = np.random.default_rng([self._seed, trial.number, _EXPLORE_STREAM])
             engine = sobol(len(enc.names), [self._seed, trial.number, _POOL_STREAM])
             if checker.lazy:  # unchecked: scored first, checked in acquisition order
-                pool = checker.draw(engine, s.pool_size)
+                pool = checker.draw(engine, self._lazy_pool_size(space))
             else:
                 pool = feasible_pool(checker, engine, s.pool_size, s.max_tries)
             if coin.random() < s.exploration:
@@ -262,6 +263,19 @@ class CoarseSampler(BaseSampler):
         if predicted is not None and np.isfinite(predicted):
             storage.set_trial_system_attr(trial._trial_id, PREDICTED_ATTR, predicted)
         return params
+
+    def _lazy_pool_size(self, space: SpaceState) -> int:
+        """Unchecked candidates that hold about ``pool_size`` feasible ones: the pool divided by
+        the constraint's feasible rate (at most 8x), probed once per space on a seeded Sobol
+        sample, so every worker and a resumed process draw the same pool."""
+        s = self._settings
+        if space.feasible_rate is None:
+            probe = Checker(space.encoder, constraint=s.constraint)
+            engine = sobol(len(space.encoder.names), [self._seed, _RATE_STREAM])
+            space.feasible_rate = float(probe(probe.draw(engine, FIRST_CHUNK)).mean())
+        rate = max(space.feasible_rate, 1.0 / _MAX_POOL_GROWTH)
+        n = int(np.ceil(s.pool_size / rate))
+        return min(1 << (n - 1).bit_length(), 1 << (s.max_tries.bit_length() - 1))  # Sobol: 2^k
 
     def _n_startup(self, enc: Encoder) -> int:
         s = self._settings

@@ -17,12 +17,13 @@ from jointnas.samplers.surrogate import (
     TARGETS,
     Ensemble,
     GaussianProcess,
+    Mixture,
     Single,
     TreeRegressor,
 )
 from jointnas.spaces.encoding import Encoder
 
-SURROGATES = ("xgboost", "gp", "gp-onehot", "neural")
+SURROGATES = ("xgboost", "gp", "gp+xgboost", "gp-onehot", "neural")
 #: what a running trial's proposal counts as in the surrogate (``True`` is "mean")
 FANTASIES = ("mean", "worst", "off")
 
@@ -153,7 +154,7 @@ def _target_for(surrogate: Any) -> str:
     likelihood wants the values' own scale (z-scores; with ranks it fell behind the trees in
     a bbob-mixint probe, 6 functions x 3 seeds), trees want ranks (a heavy tail otherwise
     decides their splits)."""
-    return "standard" if surrogate in ("gp", "gp-onehot") else "rank"
+    return "standard" if surrogate in ("gp", "gp+xgboost", "gp-onehot") else "rank"
 
 
 def default_surrogate(s: Settings, encoder: Encoder, seed: int) -> Any:
@@ -162,6 +163,13 @@ def default_surrogate(s: Settings, encoder: Encoder, seed: int) -> Any:
         return Single(s.predictor)
     if s.surrogate == "gp":
         return MixedGP(encoder=encoder)
+    if s.surrogate == "gp+xgboost":
+        trees = Ensemble(
+            make=lambda member_seed: TreeRegressor(seed=member_seed),
+            size=s.ensemble_size,
+            seed=seed % 2**31,
+        )
+        return Mixture([MixedGP(encoder=encoder), trees])
     if s.surrogate == "gp-onehot":
         return GaussianProcess(seed=seed % 2**31)
     make: Callable[[int], Any]

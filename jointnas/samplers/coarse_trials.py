@@ -232,6 +232,7 @@ class SpaceState:
         self.scan = sobol(len(self.encoder.names), seed)  # the startup trials' shared sequence
         self.scan_tried = 0
         self.scan_rows: list[np.ndarray] = []
+        self.feasible_rate: float | None = None  # of a lazily checked constraint, once probed
         self.memo = Memo(self.encoder)
         self.study: tuple[int, int] | None = None
         self.model: Any = None

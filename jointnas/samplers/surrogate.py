@@ -214,3 +214,36 @@ class GaussianProcess:
     def draw(self, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         mean, std = self.mean_std(X)
         return mean + std * rng.standard_normal(len(mean))
+
+
+class Mixture:
+    """Equal-weight mixture of several surrogates (``surrogate="gp+xgboost"``): the mixture's
+    mean, and its standard deviation, which adds the members' disagreement to their own spread,
+    so a candidate the GP and the trees judge differently counts as uncertain."""
+
+    def __init__(self, members: list[Any]) -> None:
+        self.members = members
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> Mixture:
+        for member in self.members:
+            member.fit(X, y)
+        return self
+
+    def condition(self, X: np.ndarray, y: np.ndarray) -> Mixture:
+        """Conditions the members that can be; the others are refitted on the rows."""
+        for member in self.members:
+            (member.condition if hasattr(member, "condition") else member.fit)(X, y)
+        return self
+
+    def mean_std(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        parts = [member.mean_std(X) for member in self.members]
+        means = np.stack([m for m, _ in parts])
+        second = np.stack([s * s + m * m for m, s in parts]).mean(axis=0)
+        mean = means.mean(axis=0)
+        return mean, np.sqrt(np.maximum(second - mean * mean, 0.0))
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.mean_std(X)[0]
+
+    def draw(self, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        return self.members[int(rng.integers(len(self.members)))].draw(X, rng)
