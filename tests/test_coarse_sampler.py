@@ -241,9 +241,20 @@ def test_mixed_type_space_keeps_types() -> None:
     assert len(chosen) >= 3  # categorical choices of several types were proposed
 
 
-def test_same_seed_same_proposals_different_seed_differs() -> None:
+#: a user's predictor, and each surrogate a user picks by name (neural: covered by -m slow)
+MODELS = [
+    {},
+    {"predictor": None, "surrogate": "xgboost", "ensemble_size": 2},
+    {"predictor": None, "surrogate": "gp"},
+    {"predictor": None, "surrogate": "gp+xgboost", "ensemble_size": 2},
+]
+MODEL_IDS = ["predictor", "xgboost", "gp", "gp+xgboost"]
+
+
+@pytest.mark.parametrize("model", MODELS, ids=MODEL_IDS)
+def test_same_seed_same_proposals_different_seed_differs(model: dict) -> None:
     def params(seed: int) -> list[dict]:
-        return [t.params for t in run(coarse(MIXED, seed=seed), MIXED, 10).trials]
+        return [t.params for t in run(coarse(MIXED, seed=seed, **model), MIXED, 10).trials]
 
     first = params(5)
     assert first == params(5)
@@ -251,13 +262,16 @@ def test_same_seed_same_proposals_different_seed_differs() -> None:
     assert all(a != b for a, b in zip(first, other, strict=True))
 
 
-def test_resumed_study_proposes_what_one_process_would(tmp_path) -> None:
+@pytest.mark.parametrize("model", MODELS, ids=MODEL_IDS)
+def test_resumed_study_proposes_what_one_process_would(tmp_path, model: dict) -> None:
     """A new sampler instance on the same storage (a restarted worker) refits the same model
     from the storage and continues with the same proposals, refit schedule included. A journal
     file: proposals survive the JSON round trip (None and True among the choices)."""
 
     def make() -> CoarseSampler:
-        return coarse(MIXED, seed=2, refit_interval=3, exploration=0.2)
+        return coarse(
+            MIXED, seed=2, refit_interval=3, exploration=0.2, constraint=mixed_constraint, **model
+        )
 
     whole = run(make(), MIXED, 14)
     backend = optuna.storages.journal.JournalFileBackend(str(tmp_path / "journal.log"))
@@ -430,6 +444,36 @@ def test_running_and_waiting_trials_are_never_proposed_again() -> None:
     # The space is used up: a repeat, with a warning, rather than an error.
     assert key(propose()) in held
     assert [t.state for t in study.trials[:2]] == [TrialState.WAITING] * 2
+
+
+def _simulated_workers(sampler: CoarseSampler, workers: int, n: int) -> list[dict]:
+    """``workers`` trials kept running, the oldest completed first: what N equally fast
+    workers do, without the timing of threads."""
+    study = optuna.create_study(sampler=sampler)
+    running: list[optuna.Trial] = []
+    while len(study.trials) < n or running:
+        while len(running) < workers and len(study.trials) < n:
+            trial = study.ask()
+            suggest(trial, MIXED)
+            running.append(trial)
+        trial = running.pop(0)
+        study.tell(trial, mixed_value(trial.params))
+    return [t.params for t in study.trials]
+
+
+@pytest.mark.parametrize("model", MODELS[1:], ids=MODEL_IDS[1:])
+@pytest.mark.parametrize("workers", [1, 4])
+def test_same_seed_same_proposals_per_worker_count(model: dict, workers: int) -> None:
+    """Per worker count, the proposals are a function of the seed and the order trials start
+    and finish in; running trials enter as fantasies, so no two workers get one candidate."""
+
+    def make() -> CoarseSampler:
+        return coarse(MIXED, seed=4, constraint=mixed_constraint, **model)
+
+    first = _simulated_workers(make(), workers, 14)
+    assert first == _simulated_workers(make(), workers, 14)
+    assert len({key(p) for p in first}) == 14
+    assert all(is_feasible(mixed_constraint(p)) for p in first)
 
 
 def test_threads_of_one_process_get_distinct_candidates() -> None:
