@@ -36,7 +36,7 @@ from typing import Any
 import _common
 import _suites  # sets the BLAS/OpenMP threads to 1 before numpy loads
 import numpy as np
-from bench_sampler_suites import _normalise, make
+from bench_sampler_suites import _normalise, new_study
 
 RUNS = _common.RESULTS / "parallel_workers"
 PROBLEMS = (
@@ -77,16 +77,7 @@ def run(problem_name: str, sampler: str, workers: int, seed: int, trials: int) -
     t_start = time.perf_counter()
     try:
         with threadpool_limits(1):
-            study = optuna.create_study(
-                direction="minimize",
-                sampler=make(
-                    name,
-                    seed=seed,
-                    search_space=problem.space,
-                    constraint=problem.constraint,
-                    coarse_kwargs=kwargs,
-                ),
-            )
+            study = new_study(problem, name, seed, kwargs)
             running: collections.deque = collections.deque()
             asked = 0
             while len(values) < trials:
@@ -165,30 +156,23 @@ def report(args) -> list[dict[str, Any]]:
             by[(s, w)].append(float(score[-1]))
         for (s, w), final in sorted(by.items()):
             finals[(s, w)].append(float(np.median(final)))
-            rows.append(
-                {
-                    "problem": p,
-                    "sampler": s,
-                    "workers": w,
-                    "seeds": len(final),
-                    "score_median": round(float(np.median(final)), 3),
-                    "score_q25": round(float(np.quantile(final, 0.25)), 3),
-                    "score_q75": round(float(np.quantile(final, 0.75)), 3),
-                }
-            )
+            rows.append(_row(p, s, w, final))
     for (s, w), per_problem in sorted(finals.items()):
-        rows.append(
-            {
-                "problem": "median over problems",
-                "sampler": s,
-                "workers": w,
-                "seeds": len(per_problem),
-                "score_median": round(float(np.median(per_problem)), 3),
-                "score_q25": round(float(np.quantile(per_problem, 0.25)), 3),
-                "score_q75": round(float(np.quantile(per_problem, 0.75)), 3),
-            }
-        )
+        rows.append(_row("median over problems", s, w, per_problem))
     return rows
+
+
+def _row(problem: str, sampler: str, workers: int, scores: list[float]) -> dict[str, Any]:
+    """Median and quartiles of final scores (over seeds, or per-problem medians)."""
+    return {
+        "problem": problem,
+        "sampler": sampler,
+        "workers": workers,
+        "n": len(scores),
+        "score_median": round(float(np.median(scores)), 3),
+        "score_q25": round(float(np.quantile(scores, 0.25)), 3),
+        "score_q75": round(float(np.quantile(scores, 0.75)), 3),
+    }
 
 
 def main() -> None:

@@ -126,6 +126,22 @@ def make(name: str, *, seed: int, search_space, constraint, coarse_kwargs=None):
     raise ValueError(f"unknown sampler {name!r}")
 
 
+def new_study(problem: _suites.Problem, sampler: str, seed: int, coarse_kwargs: dict):
+    """A minimising study of ``problem`` with ``sampler`` (a name ``make`` knows)."""
+    import optuna
+
+    return optuna.create_study(
+        direction="minimize",
+        sampler=make(
+            sampler,
+            seed=seed,
+            search_space=problem.space,
+            constraint=problem.constraint,
+            coarse_kwargs=coarse_kwargs,
+        ),
+    )
+
+
 def run(problem_name: str, sampler: str, seed: int, trials: int, coarse_kwargs: dict) -> dict:
     """One search: per evaluation the feasible value (None if infeasible), the constraint
     violation, the sampler's seconds (ask + tell) and the objective's seconds."""
@@ -148,16 +164,7 @@ def run(problem_name: str, sampler: str, seed: int, trials: int, coarse_kwargs: 
     t_start = time.perf_counter()
     try:
         with threadpool_limits(1):
-            study = optuna.create_study(
-                direction="minimize",
-                sampler=make(
-                    sampler,
-                    seed=seed,
-                    search_space=problem.space,
-                    constraint=problem.constraint,
-                    coarse_kwargs=kwargs,
-                ),
-            )
+            study = new_study(problem, sampler, seed, kwargs)
             for _ in range(trials):
                 t0 = time.perf_counter()
                 trial = study.ask(problem.space)

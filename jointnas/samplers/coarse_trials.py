@@ -19,7 +19,7 @@ from optuna.distributions import BaseDistribution
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
-from jointnas.samplers.candidates import Checker, sobol
+from jointnas.samplers.candidates import Checker, FeasibilityGuess, sobol
 from jointnas.samplers.operators import Genes
 from jointnas.spaces.encoding import Encoder, Params, check_value
 
@@ -232,7 +232,7 @@ class SpaceState:
         self.scan = sobol(len(self.encoder.names), seed)  # the startup trials' shared sequence
         self.scan_tried = 0
         self.scan_rows: list[np.ndarray] = []
-        self.feasible_rate: float | None = None  # of a lazily checked constraint, once probed
+        self.guess: FeasibilityGuess | None = None  # of a lazily checked constraint, once probed
         self.memo = Memo(self.encoder)
         self.study: tuple[int, int] | None = None
         self.model: Any = None
