@@ -14,8 +14,9 @@ Methods (one Optuna study per method and seed, 1 CPU thread per training, jobs r
   get value 0 and a violated constraint, so the constraint-aware ones learn from them. This is
   generous to the baselines (a plain Optuna study would spend a trial on each).
 - ``coarse``: ``jointnas.CoarseSampler`` with its defaults and the space's vectorised
-  constraint (the run's coarse stage), all trainings in the coarse stage; ``coarse-gp`` the
-  same with its GP surrogate; ``gp``: Optuna's GPSampler (constraint-aware).
+  constraint (the run's coarse stage), all trainings in the coarse stage (its default surrogate
+  is the mixed-space GP); ``coarse-xgboost`` and ``coarse-gp-onehot`` the same with the bagged
+  trees or the one-hot scikit-learn GP; ``gp``: Optuna's GPSampler (constraint-aware).
 - ``genetic``: ``jointnas.AdaptiveGeneticSampler`` with an XGBoost predictor, population 10.
 - ``pipeline``: ``jointnas run``'s stages: coarse (budget - 5 trainings), predictor, fine search
   (no training), then the 5 best predicted distinct candidates trained with the same recipe of
@@ -52,7 +53,7 @@ import numpy as np
 from _curves import BASELINES, best_so_far, markdown_table, plot_panels, sampler_for, summarize
 
 JOBS = _common.RESULTS / "sample_efficiency"
-OURS = ("coarse", "coarse-gp", "genetic", "pipeline")
+OURS = ("coarse", "coarse-xgboost", "coarse-gp-onehot", "genetic", "pipeline")
 ABLATIONS = ("arch-only", "recipe-only")
 METHODS = BASELINES + OURS + ABLATIONS
 DEFAULT_RECIPE = {

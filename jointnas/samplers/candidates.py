@@ -167,6 +167,19 @@ class FeasibilityGuess:
             params |= {"seed": seed, "nthread": 1, "tree_method": "hist"}
             self._booster = xgb.train(params, xgb.DMatrix(rows, label=ok.astype(float)), 30)
 
+    @classmethod
+    def probe(cls, checker: Checker, engine: qmc.Sobol, *, seed: int) -> FeasibilityGuess:
+        """Checks ``FIRST_CHUNK`` rows of ``engine`` (seeded: every worker probes alike)."""
+        rows = checker.draw(engine, FIRST_CHUNK)
+        return cls(rows, checker(rows), seed=seed)
+
+    def pool_size(self, pool_size: int, max_tries: int) -> int:
+        """Unchecked candidates that hold about ``pool_size`` feasible ones: divided by the
+        probed feasible rate (at most 8x), a power of two for Sobol's balance."""
+        rate = max(self.rate, 1.0 / 8)
+        n = int(np.ceil(pool_size / rate))
+        return min(1 << (n - 1).bit_length(), 1 << (max_tries.bit_length() - 1))
+
     def prefer(self, X: np.ndarray) -> np.ndarray:
         """``X`` reordered: rows guessed feasible first, each group in its original order."""
         if self._booster is None or not len(X):

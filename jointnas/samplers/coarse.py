@@ -1,14 +1,10 @@
 """JointNAS's constrained coarse search as an Optuna sampler, for any study script.
 
-The coarse stage trains a few quasi-random feasible candidates, then a surrogate proposes each
-next one: a model fitted on the completed trials gives a mean and a spread (by default
-GPSampler's Gaussian process, Hamming kernel on categorical parameters, ``gp.py``; or bagged
-trees, ``surrogate.py``), an acquisition (expected improvement by default) scores candidates,
-and the proposal is the best-scored of a quasi-random pool, mutations of the best trials and a
-short hill-climb from the best-scored (``acquisition.py``). The constraint is cheap and known,
-so no trial is spent on a candidate that breaks the limit: a vectorised ``constraint_batch``
-filters every candidate before scoring; a plain Python ``constraint`` is checked after
-scoring, best first, until a feasible one is found (``candidates.Checker.in_order``).
+A few quasi-random feasible trials, then a surrogate's mean and spread (``gp.py``,
+``surrogate.py``) and expected improvement pick the best of a quasi-random pool, mutations of
+the best trials and a short hill-climb (``acquisition.py``). No trial is spent on a candidate
+that breaks the cheap known constraint: ``constraint_batch`` filters every candidate before
+scoring, a plain ``constraint`` is checked after, best first (``candidates.py``).
 
 ``CoarseSampler(seed=0)`` is a drop-in for ``TPESampler``: without ``search_space`` it infers the
 space like TPE and GPSampler (the intersection of the completed trials' distributions) and
@@ -38,17 +34,15 @@ from optuna.search_space import IntersectionSearchSpace
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial
 
-from jointnas.constraints import chunk_size
 from jointnas.samplers import acquisition as acq
 from jointnas.samplers.candidates import (
-    FIRST_CHUNK,
     BatchConstraint,
     Checker,
     FeasibilityGuess,
     feasible_pool,
     sobol,
 )
-from jointnas.samplers.coarse_setup import Settings, check_settings, default_surrogate
+from jointnas.samplers.coarse_setup import Settings, check_settings, default_surrogate, refit_point
 from jointnas.samplers.coarse_trials import (
     PROPOSAL_ATTR,
     SpaceState,
@@ -68,7 +62,6 @@ PREDICTED_ATTR = "coarse:predicted"
 
 # Independent random streams per trial, so that e.g. the exploration coin never shifts the pool.
 _STARTUP_STREAM, _POOL_STREAM, _EXPLORE_STREAM, _ACQ_STREAM, _RATE_STREAM = 1, 2, 3, 4, 5
-_MAX_POOL_GROWTH = 8  # a lazily checked pool is at most this many times pool_size
 _SINGLE = "its surrogate ranks candidates by one value"
 
 
@@ -83,12 +76,9 @@ class CoarseSampler(BaseSampler):
         constraint_batch: the same constraint on a whole batch of encoded rows (``(n, width)``
             of ``Encoder(search_space)`` -> ``(n, m)`` values); needs ``search_space``. Used
             instead of ``constraint`` where given: jointnas spaces pass their vectorised cost.
-        surrogate: ``"gp"`` (default: the Gaussian process of Optuna's GPSampler, ARD Matern
-            5/2 with a Hamming kernel on categorical parameters), ``"xgboost"`` (bagged trees),
-            ``"gp+xgboost"`` (their equal-weight mixture), ``"gp-onehot"`` (scikit-learn's GP
-            on one-hot features), ``"neural"`` (a deep ensemble of the JointNAS predictor) or a
-            function ``seed -> regressor`` with ``fit``/``predict``. BENCHMARKS.md, "Search
-            that wins", has the measurements behind the default.
+        surrogate: ``"gp"`` (default: GPSampler's GP, Hamming kernel on categoricals),
+            ``"xgboost"`` (bagged trees), ``"gp+xgboost"`` (their mixture), ``"gp-onehot"``,
+            ``"neural"`` (a deep ensemble) or a function ``seed -> regressor``.
         predictor: one regressor used as it is (a mean, no spread); overrides ``surrogate``.
         ensemble_size: members of a tree or neural ensemble (each on its own bootstrap
             resample).
@@ -99,16 +89,14 @@ class CoarseSampler(BaseSampler):
             short hill-climb (else over the quasi-random pool only).
         n_startup_trials: quasi-random trials before the surrogate; ``None``: ``min(d + 1, 10)``
             for ``d`` parameters (raised to a predictor's ``min_points``).
-        pool_size: feasible quasi-random candidates per proposal (with a plain ``constraint``,
-            unchecked ones: ``pool_size`` over the probed feasible rate, at most 8x).
+        pool_size: feasible quasi-random candidates per proposal.
         refit_interval, refit_growth: the surrogate is refitted when the trials it was fitted on
             have grown by ``max(refit_interval, refit_growth * trials)``; in between, the last
             fit is reused (at 1,000 trials, a refit every 50).
         exploration: probability of proposing a random pool member instead of the best.
-        fantasize: what running trials' proposals count as in the surrogate, so parallel
-            workers spread out: ``"mean"`` (or ``True``, the default) their predicted mean
-            (kriging believer), ``"worst"`` the worst value seen (a pessimistic constant liar),
-            ``"off"`` (or ``False``: the ablation) nothing, each worker sees completed trials.
+        fantasize: running trials' proposals in the surrogate, so parallel workers spread
+            out: ``"mean"``/``True`` at their predicted mean (kriging believer), ``"worst"``
+            at the worst value seen (constant liar), ``"off"``/``False`` not at all.
         seed: makes every proposal a function of ``(seed, trial.number)`` and the study.
         max_tries: cap on quasi-random draws per pool; a constraint none of ``max_tries``
             candidates satisfies raises ``InfeasibleConstraintError``.
@@ -253,7 +241,7 @@ class CoarseSampler(BaseSampler):
             coin = np.random.default_rng([self._seed, trial.number, _EXPLORE_STREAM])
             engine = sobol(len(enc.names), [self._seed, trial.number, _POOL_STREAM])
             if checker.lazy:  # unchecked: scored first, checked in acquisition order
-                pool = checker.draw(engine, self._lazy_pool_size(space))
+                pool = checker.draw(engine, self._guess(space).pool_size(s.pool_size, s.max_tries))
             else:
                 pool = feasible_pool(checker, engine, s.pool_size, s.max_tries)
             if coin.random() < s.exploration:
@@ -281,23 +269,12 @@ class CoarseSampler(BaseSampler):
         return params
 
     def _guess(self, space: SpaceState) -> FeasibilityGuess:
-        """The lazily checked constraint probed once per space on a seeded Sobol sample (so
-        every worker and a resumed process see the same): its feasible rate sizes the pool,
-        its classifier orders the checks."""
+        """The lazily checked constraint, probed once per space (``FeasibilityGuess.probe``)."""
         if space.guess is None:
-            probe = Checker(space.encoder, constraint=self._settings.constraint)
             engine = sobol(len(space.encoder.names), [self._seed, _RATE_STREAM])
-            rows = probe.draw(engine, FIRST_CHUNK)
-            space.guess = FeasibilityGuess(rows, probe(rows), seed=self._seed % 2**31)
+            checker = Checker(space.encoder, constraint=self._settings.constraint)
+            space.guess = FeasibilityGuess.probe(checker, engine, seed=self._seed % 2**31)
         return space.guess
-
-    def _lazy_pool_size(self, space: SpaceState) -> int:
-        """Unchecked candidates that hold about ``pool_size`` feasible ones: the pool divided by
-        the probed feasible rate (at most 8x), a power of two for Sobol's balance."""
-        s = self._settings
-        rate = max(self._guess(space).rate, 1.0 / _MAX_POOL_GROWTH)
-        n = int(np.ceil(s.pool_size / rate))
-        return min(1 << (n - 1).bit_length(), 1 << (s.max_tries.bit_length() - 1))
 
     def _n_startup(self, enc: Encoder) -> int:
         s = self._settings
@@ -310,15 +287,9 @@ class CoarseSampler(BaseSampler):
         fixes some parameters (then the shared prefix does not apply)."""
         max_tries = self._settings.max_tries
         if not checker.fixed:
-            while len(space.scan_rows) <= number and space.scan_tried < max_tries:
-                size = chunk_size(space.scan_tried, max_tries - space.scan_tried, FIRST_CHUNK)
-                X = checker.draw(space.scan, size)
-                space.scan_tried += len(X)
-                space.scan_rows += list(X[checker(X)])
-            if number < len(space.scan_rows):
-                params = space.encoder.decode(space.scan_rows[number][None, :])[0]
-                if params not in taken:
-                    return params
+            params = space.scan_point(number, checker, max_tries)
+            if params is not None and params not in taken:
+                return params
         engine = sobol(len(space.encoder.names), [self._seed, number, _STARTUP_STREAM])
         pool = feasible_pool(checker, engine, 64, max_tries)
         return first_free(space.encoder, pool, taken)
@@ -387,7 +358,7 @@ class CoarseSampler(BaseSampler):
         be *conditioned* cheaply on new rows with its fitted hyperparameters (the GP) sees
         every trial, the others the schedule's prefix. Running trials join as fantasies."""
         s, enc = self._settings, space.encoder
-        m = self._schedule(n_startup, len(training))
+        m = refit_point(self._settings, n_startup, len(training))
         X_all = space.memo.encode([(n, p) for n, p, _ in training])
         y_all = sign * np.array([v for _, _, v in training], dtype=float)
         model = self._fit(space, ("done", *(n for n, _, _ in training[:m])), X_all[:m], y_all[:m])
@@ -408,15 +379,6 @@ class CoarseSampler(BaseSampler):
                 key += tuple(n for n, _ in pending)
                 model = self._fit(space, key, Xf, zf, transformed=True)
         return model, X, y, z
-
-    def _schedule(self, n_startup: int, k: int) -> int:
-        """Trials the surrogate is fitted on when ``k`` are usable: the last refit point."""
-        s, m = self._settings, n_startup
-        while True:
-            step = max(s.refit_interval, int(s.refit_growth * m))
-            if m + step > k:
-                return min(m, k)
-            m += step
 
     def _fit(
         self,

@@ -190,3 +190,14 @@ def default_surrogate(s: Settings, encoder: Encoder, seed: int) -> Any:
             return TreeRegressor(seed=member_seed)
 
     return Ensemble(make=make, size=s.ensemble_size, seed=seed % 2**31)
+
+
+def refit_point(s: Settings, n_startup: int, k: int) -> int:
+    """Trials the surrogate is fitted on when ``k`` are usable: the last point of the refit
+    schedule (every ``max(refit_interval, refit_growth * trials)`` from ``n_startup``)."""
+    m = n_startup
+    while True:
+        step = max(s.refit_interval, int(s.refit_growth * m))
+        if m + step > k:
+            return min(m, k)
+        m += step

@@ -19,7 +19,8 @@ from optuna.distributions import BaseDistribution
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
-from jointnas.samplers.candidates import Checker, FeasibilityGuess, sobol
+from jointnas.constraints import chunk_size
+from jointnas.samplers.candidates import FIRST_CHUNK, Checker, FeasibilityGuess, sobol
 from jointnas.samplers.operators import Genes
 from jointnas.spaces.encoding import Encoder, Params, check_value
 
@@ -237,6 +238,18 @@ class SpaceState:
         self.study: tuple[int, int] | None = None
         self.model: Any = None
         self.fitted_on: tuple[Any, ...] | None = None
+
+    def scan_point(self, number: int, checker: Checker, max_tries: int) -> Params | None:
+        """Trial ``number``'s point of the shared feasible Sobol prefix (scanned on demand,
+        within ``max_tries`` draws); None where the prefix is that short."""
+        while len(self.scan_rows) <= number and self.scan_tried < max_tries:
+            size = chunk_size(self.scan_tried, max_tries - self.scan_tried, FIRST_CHUNK)
+            X = checker.draw(self.scan, size)
+            self.scan_tried += len(X)
+            self.scan_rows += list(X[checker(X)])
+        if number < len(self.scan_rows):
+            return self.encoder.decode(self.scan_rows[number][None, :])[0]
+        return None
 
     def forget_other_studies(self, study: Study) -> None:
         """Trial ids and numbers are per study: a sampler reused on another study starts its

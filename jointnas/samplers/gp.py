@@ -19,10 +19,10 @@ Optuna release that moves them fails a test, not a study.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import scipy.linalg
-from optuna._gp import gp as optuna_gp
-from optuna._gp import prior as optuna_prior
 from optuna.distributions import CategoricalDistribution
 
 from jointnas.spaces.encoding import Encoder
@@ -71,7 +71,7 @@ class MixedGP:
             mask = encoder.feature_mask([name])
             self._owner[mask] = j
             self._half[mask] = 0.5 if self._categorical[j] else 1.0
-        self.gpr: optuna_gp.GPRegressor | None = None
+        self.gpr: Any = None  # optuna._gp's GPRegressor (torch), imported when fitting
         self._scale: np.ndarray | None = None  # per encoded column
         self._train: np.ndarray | None = None  # scaled training rows
         self._chol: np.ndarray | None = None
@@ -95,6 +95,9 @@ class MixedGP:
         return float(self.gpr.kernel_scale)
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> MixedGP:
+        from optuna._gp import gp as optuna_gp  # torch: not imported with the samplers
+        from optuna._gp import prior as optuna_prior
+
         rows = spread_rows(y, self.max_points)
         self.gpr = optuna_gp.fit_kernel_params(
             X=self.features(X[rows]),
