@@ -147,31 +147,23 @@ def _partial_row(encoder: Encoder, values: Mapping[str, Any]) -> np.ndarray:
 
 
 class FeasibilityGuess:
-    """Where a lazily checked constraint is likely to hold, learnt from a seeded probe.
+    """A lazily checked constraint's feasible rate, probed once on a seeded Sobol sample (so
+    every worker and a resumed process see the same): it sizes the unchecked pool so that it
+    holds about ``pool_size`` feasible candidates.
 
-    An acquisition ranks unobserved regions high, and for a constraint the study never
-    violates those are the infeasible ones (a GP is most unsure exactly there), so checking
-    candidates strictly in acquisition order can walk hundreds deep before a feasible one.
-    A small classifier on the probe (``rows``, ``ok``: a seeded Sobol sample and its checks)
-    lets the walk try the likely-feasible candidates first, each still in acquisition order,
-    then the rest. The probe is a function of the seed, so every worker guesses alike.
+    Measured and dropped: walking likely-feasible candidates first (a classifier on the probe)
+    cut the checks per proposal from hundreds to ~10 with the GP, but the classifier calls the
+    boundary infeasible, where constrained optima lie: COCO bbob-constrained fell from 0.998 to
+    0.86 at 25 evaluations. Candidates are checked in plain acquisition order.
     """
 
-    def __init__(self, rows: np.ndarray, ok: np.ndarray, *, seed: int) -> None:
-        self.rate = float(ok.mean())
-        self._booster = None
-        if 0 < ok.sum() < len(ok):
-            import xgboost as xgb
-
-            params = {"objective": "binary:logistic", "max_depth": 4, "eta": 0.3}
-            params |= {"seed": seed, "nthread": 1, "tree_method": "hist"}
-            self._booster = xgb.train(params, xgb.DMatrix(rows, label=ok.astype(float)), 30)
+    def __init__(self, ok: np.ndarray) -> None:
+        self.rate = float(np.mean(ok))
 
     @classmethod
-    def probe(cls, checker: Checker, engine: qmc.Sobol, *, seed: int) -> FeasibilityGuess:
-        """Checks ``FIRST_CHUNK`` rows of ``engine`` (seeded: every worker probes alike)."""
-        rows = checker.draw(engine, FIRST_CHUNK)
-        return cls(rows, checker(rows), seed=seed)
+    def probe(cls, checker: Checker, engine: qmc.Sobol) -> FeasibilityGuess:
+        """Checks ``FIRST_CHUNK`` rows of ``engine``."""
+        return cls(checker(checker.draw(engine, FIRST_CHUNK)))
 
     def pool_size(self, pool_size: int, max_tries: int) -> int:
         """Unchecked candidates that hold about ``pool_size`` feasible ones: divided by the
@@ -179,10 +171,3 @@ class FeasibilityGuess:
         rate = max(self.rate, 1.0 / 8)
         n = int(np.ceil(pool_size / rate))
         return min(1 << (n - 1).bit_length(), 1 << (max_tries.bit_length() - 1))
-
-    def prefer(self, X: np.ndarray) -> np.ndarray:
-        """``X`` reordered: rows guessed feasible first, each group in its original order."""
-        if self._booster is None or not len(X):
-            return X
-        likely = self._booster.inplace_predict(X) >= 0.5
-        return X[np.argsort(~likely, kind="stable")]

@@ -273,7 +273,7 @@ class CoarseSampler(BaseSampler):
         if space.guess is None:
             engine = sobol(len(space.encoder.names), [self._seed, _RATE_STREAM])
             checker = Checker(space.encoder, constraint=self._settings.constraint)
-            space.guess = FeasibilityGuess.probe(checker, engine, seed=self._seed % 2**31)
+            space.guess = FeasibilityGuess.probe(checker, engine)
         return space.guess
 
     def _n_startup(self, enc: Encoder) -> int:
@@ -321,7 +321,6 @@ class CoarseSampler(BaseSampler):
         incumbents = X[np.argsort(-y, kind="stable")[: s.search.incumbents]]
         search = s.search if s.local_search else acq.Search(0, 0, 0, 0, 0)
         lazy = checker.lazy
-        prefer = self._guess(space).prefer if lazy else (lambda R: R)
         ranked, _ = acq.maximise(
             value,
             pool,
@@ -330,9 +329,9 @@ class CoarseSampler(BaseSampler):
             rng=rng,
             feasible=checker.agrees if lazy else checker,
             search=search,
-            starts=(lambda R, k: R[checker.in_order(prefer(R), k)]) if lazy else None,
+            starts=(lambda R, k: R[checker.in_order(R, k)]) if lazy else None,
         )
-        params = first_free(enc, prefer(ranked), taken, checker)
+        params = first_free(enc, ranked, taken, checker)
         if params is None:  # nothing looked at is feasible: a pool drawn until it is
             engine = sobol(len(enc.names), [self._seed, number, _POOL_STREAM])
             pool = feasible_pool(checker, engine, s.pool_size, s.max_tries)
