@@ -36,7 +36,7 @@ from typing import Any
 import _common
 import _suites  # sets the BLAS/OpenMP threads to 1 before numpy loads
 import numpy as np
-from bench_sampler_suites import _normalise, new_study
+from bench_sampler_suites import _normalise, new_study, store
 
 RUNS = _common.RESULTS / "parallel_workers"
 PROBLEMS = (
@@ -119,16 +119,7 @@ def run_all(args) -> None:
 
     def save(rec: dict) -> None:
         path = _path(rec["problem"], rec["sampler"], rec["workers"], rec["seed"])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(rec) + "\n")
-        feasible = [v for v in rec["values"] if v is not None]
-        best = f"{min(feasible):.4g}" if feasible else "none feasible"
-        note = f"  ERROR {rec['error']}" if "error" in rec else ""
-        print(
-            f"{rec['problem']:28s} {rec['sampler']:12s} w{rec['workers']} s{rec['seed']}: "
-            f"best {best}, {rec['wall_s']:.1f} s{note}",
-            flush=True,
-        )
+        store(path, rec, f"{rec['sampler']:12s} w{rec['workers']}")
 
     with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
         futures = [pool.submit(run, *job, args.trials) for job in todo]

@@ -223,6 +223,19 @@ def _alias_gp(problem: str, seed: int, trials: int) -> bool:
     return True
 
 
+def store(path: Path, rec: dict, label: str) -> None:
+    """Write one run's record and print its best feasible value (resumable runs skip it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(rec) + "\n")
+    feasible = [v for v in rec["values"] if v is not None]
+    best = f"{min(feasible):.4g}" if feasible else "none feasible"
+    note = f"  ERROR {rec['error']}" if "error" in rec else ""
+    print(
+        f"{rec['problem']:28s} {label} s{rec['seed']}: best {best}, {rec['wall_s']:.1f} s{note}",
+        flush=True,
+    )
+
+
 def run_all(args, problems: list[str], samplers: list[str], coarse_kwargs: dict) -> None:
     todo = []
     for p in problems:
@@ -243,17 +256,7 @@ def run_all(args, problems: list[str], samplers: list[str], coarse_kwargs: dict)
     print(f"{len(todo)} runs to do on {args.jobs} process(es)", flush=True)
 
     def save(rec: dict) -> None:
-        path = _path(rec["problem"], rec["sampler"], rec["seed"])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(rec) + "\n")
-        feasible = [v for v in rec["values"] if v is not None]
-        best = f"{min(feasible):.4g}" if feasible else "none feasible"
-        note = f"  ERROR {rec['error']}" if "error" in rec else ""
-        print(
-            f"{rec['problem']:28s} {rec['sampler']:10s} s{rec['seed']}: best {best}, "
-            f"{rec['wall_s']:.1f} s{note}",
-            flush=True,
-        )
+        store(_path(rec["problem"], rec["sampler"], rec["seed"]), rec, f"{rec['sampler']:10s}")
 
     if args.jobs <= 1:
         for job in todo:
