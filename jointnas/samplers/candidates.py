@@ -7,8 +7,8 @@ goes through the encoder column-wise and the constraint sees the whole batch at 
 costs milliseconds. A per-candidate ``constraint`` (a plain Python function of the params)
 is checked *lazily* instead: the sampler scores unchecked candidates first and asks
 ``Checker.in_order`` for the first feasible ones in acquisition order, so a proposal calls it
-tens of times, not once per candidate (5,500 calls and 0.9 s per proposal on the 24-parameter
-space before).
+for tens to hundreds of candidates, not for every one (5,500 calls and 0.9 s per proposal on
+the 24-parameter space before, 0.15 s now).
 """
 
 from __future__ import annotations
