@@ -367,7 +367,7 @@ class CoarseSampler(BaseSampler):
         z = transform_target(y, s.target)
         if conditions:  # always: an earlier proposal may have conditioned it on fantasies
             model.condition(X, z)
-        if pending:  # fantasies: the running trials' proposals at their predicted mean
+        if pending:  # fantasies: running trials' proposals at their mean, or the worst seen
             P = enc.encode([p for _, p in pending])
             lies = model.mean_std(P)[0] if s.fantasize == "mean" else np.full(len(P), z.min())
             Xf, zf = np.concatenate([X, P]), np.concatenate([z, lies])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from optuna.distributions import BaseDistribution
@@ -164,11 +164,7 @@ def default_surrogate(s: Settings, encoder: Encoder, seed: int) -> Any:
     if s.surrogate == "gp":
         return MixedGP(encoder=encoder)
     if s.surrogate == "gp+xgboost":
-        trees = Ensemble(
-            make=lambda member_seed: TreeRegressor(seed=member_seed),
-            size=s.ensemble_size,
-            seed=seed % 2**31,
-        )
+        trees = default_surrogate(replace(s, surrogate="xgboost"), encoder, seed)
         return Mixture([MixedGP(encoder=encoder), trees])
     if s.surrogate == "gp-onehot":
         return GaussianProcess(seed=seed % 2**31)

@@ -9,8 +9,7 @@ categorical column, so a changed operation counts once with its own length scale
 length scales, scale and noise by maximum a posteriori with priors (a one-hot GP starts each
 choice's column as a separate, equally distant dimension, with no prior, and overfits 10-50
 points). This module feeds that model the sampler's encoded rows; the acquisition, the
-feasible pool and the constraint stay the sampler's, so candidates are still feasible before
-they are scored.
+pool and the constraint stay the sampler's, so no proposal breaks the known constraint.
 
 ``optuna._gp`` is private; the adapter uses its fitting (``fit_kernel_params``, the default
 prior) and reads the fitted kernel parameters, pinned by ``tests/test_samplers_gp.py`` so an
