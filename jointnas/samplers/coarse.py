@@ -53,7 +53,12 @@ from jointnas.samplers.coarse_trials import (
     training_set,
     valid_subset,
 )
-from jointnas.samplers.support import RandomFallback, check_single_objective, fresh_seed
+from jointnas.samplers.support import (
+    RandomFallback,
+    check_single_objective,
+    fresh_seed,
+    one_blas_thread,
+)
 from jointnas.samplers.surrogate import transform_target, untransform_target
 from jointnas.spaces.encoding import Encoder, Params
 
@@ -196,7 +201,8 @@ class CoarseSampler(BaseSampler):
             space = self._fixed or self._space_of(search_space)
             if not any(name in space.encoder.distributions for name in search_space):
                 return {}
-            proposal = self._propose(study, trial, space)
+            with one_blas_thread():
+                proposal = self._propose(study, trial, space)
         if proposal is None:
             return {}
         return {name: proposal[name] for name in search_space if name in proposal}

@@ -46,6 +46,11 @@ class Taken:
     def __init__(self) -> None:
         self._groups: dict[tuple[str, ...], set[tuple[tuple[str, Any], ...]]] = {}
 
+    def copy(self) -> Taken:
+        out = Taken()
+        out._groups = {names: set(keys) for names, keys in self._groups.items()}
+        return out
+
     def add(self, record: Mapping[str, Any]) -> None:
         if record:
             names = tuple(record)
@@ -83,12 +88,16 @@ class Memo:
         self.records: dict[int, Params | None] = {}
         self.params: dict[int, Params | None] = {}
         self.rows: dict[int, np.ndarray] = {}
+        self.taken = Taken()  # the records of the completed trials in ``taken_ids``
+        self.taken_ids: set[int] = set()
 
     def encode(self, items: Sequence[tuple[int, Params]]) -> np.ndarray:
-        """Encoded rows of ``(trial number, params)`` training items, each encoded once."""
+        """Encoded rows of ``(trial number, params)`` training items (``training_set``'s,
+        validated there), each encoded once."""
         new = [(n, p) for n, p in items if n not in self.rows]
         if new:
-            for (n, _), row in zip(new, self.encoder.encode([p for _, p in new]), strict=True):
+            rows = self.encoder.encode([p for _, p in new], validated=True)
+            for (n, _), row in zip(new, rows, strict=True):
                 self.rows[n] = row
         if not items:
             return np.zeros((0, self.encoder.width))
@@ -121,14 +130,25 @@ def _record(encoder: Encoder, trial: FrozenTrial) -> Params | None:
 def held_candidates(
     encoder: Encoder, trials: Sequence[FrozenTrial], *, exclude: int, memo: Memo | None = None
 ) -> Taken:
-    held = Taken()
+    """What no new proposal may repeat. With a ``memo``, the completed trials' records are
+    added to the memo's ``Taken`` once and copied per proposal (at 1,000 trials, rebuilding it
+    cost 30 ms per proposal)."""
+    done = memo.taken if memo is not None else Taken()
+    unfinished = []
     for t in trials:
-        if t._trial_id == exclude or t.state not in (
-            TrialState.RUNNING,
-            TrialState.WAITING,
-            TrialState.COMPLETE,
-        ):
+        if t._trial_id == exclude:
             continue
+        if t.state == TrialState.COMPLETE:
+            if memo is None or t._trial_id not in memo.taken_ids:
+                rec = record(encoder, t, memo)
+                if rec:
+                    done.add(rec)
+                if memo is not None:
+                    memo.taken_ids.add(t._trial_id)
+        elif t.state in (TrialState.RUNNING, TrialState.WAITING):
+            unfinished.append(t)
+    held = done.copy() if memo is not None else done
+    for t in unfinished:
         rec = record(encoder, t, memo)
         if rec:
             held.add(rec)

@@ -56,9 +56,13 @@ class MixedGP:
     squared Euclidean distance, one matrix product instead of a (candidates x trials x
     parameters) tensor (0.35 s per proposal at 1,000 trials on a 24-parameter space
     with Optuna's ``posterior``). ``tests/test_samplers_gp.py`` checks both agree.
+
+    Beyond ``max_points`` trials the GP sees the best half and a spread of the rest
+    (``spread_rows``): scoring ~3,500 candidates costs a (candidates x points) kernel and a
+    triangular solve, 34 ms per proposal at 300 points and 14 ms at 200 (measured, one thread).
     """
 
-    def __init__(self, *, encoder: Encoder, max_points: int = 300) -> None:
+    def __init__(self, *, encoder: Encoder, max_points: int = 200) -> None:
         self.encoder, self.max_points = encoder, max_points
         self._categorical = np.array(
             [isinstance(d, CategoricalDistribution) for d in encoder.distributions.values()]
@@ -111,10 +115,22 @@ class MixedGP:
         return self.condition(X, y)
 
     def _kernel(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
-        """Matern 5/2 between scaled rows, times the kernel scale."""
-        sq = (A * A).sum(1)[:, None] + (B * B).sum(1)[None, :] - 2.0 * A @ B.T
-        d = np.sqrt(5.0 * np.maximum(sq, 0.0))
-        return self.kernel_scale * (1.0 + d + d * d / 3.0) * np.exp(-d)
+        """Matern 5/2 between scaled rows, times the kernel scale (in place where it can: a
+        (candidates x points) matrix per operation was a third of a proposal's time)."""
+        sq = (A * A).sum(1)[:, None] + (B * B).sum(1)[None, :]
+        cross = A @ B.T
+        cross *= 2.0
+        sq -= cross
+        np.maximum(sq, 0.0, out=sq)
+        sq *= 5.0
+        d = np.sqrt(sq, out=sq)
+        out = d * d
+        out /= 3.0
+        out += 1.0 + d
+        out *= self.kernel_scale
+        np.negative(d, out=cross)
+        out *= np.exp(cross, out=cross)
+        return out
 
     def condition(self, X: np.ndarray, y: np.ndarray) -> MixedGP:
         if self.gpr is None or self._scale is None:

@@ -40,6 +40,7 @@ width), a categorical gene is its one-hot block. The rules, and why each:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,18 +79,69 @@ def success_rate(children: ArrayLike, parents: ArrayLike) -> float | None:
 
 @dataclass(frozen=True, eq=False)
 class _Numeric:
-    """A numeric gene: its encoded column, and an encoder of it alone, so that ``breed`` snaps
-    only the values it mutated (inherited genes are on the grid already)."""
+    """The numeric genes as arrays, one entry per gene, so that a mutation snaps all of them
+    in a few array operations (a Python loop per gene cost 25 ms of a 75 ms coarse proposal
+    on the 24-parameter space). Values follow ``Encoder``'s rules exactly."""
 
-    gene: int
-    column: int
-    name: str
-    dist: IntDistribution | FloatDistribution
-    alone: Encoder
+    genes: np.ndarray  # gene index of each numeric gene
+    columns: np.ndarray  # its encoded column
+    low: np.ndarray  # distribution bounds
+    high: np.ndarray
+    lo: np.ndarray  # encoded bounds: log(low), log(high) where the distribution is log
+    hi: np.ndarray
+    log: np.ndarray  # bool
+    step: np.ndarray  # grid step, nan where continuous
+    integer: np.ndarray  # bool
+
+    @classmethod
+    def of(cls, genes: list[tuple[int, int, IntDistribution | FloatDistribution]]) -> _Numeric:
+        dists = [d for _, _, d in genes]
+        log = np.array([d.log for d in dists], dtype=bool)
+        low = np.array([float(d.low) for d in dists])
+        high = np.array([float(d.high) for d in dists])
+        return cls(
+            genes=np.array([g for g, _, _ in genes], dtype=np.int64),
+            columns=np.array([c for _, c, _ in genes], dtype=np.int64),
+            low=low,
+            high=high,
+            lo=np.array([math.log(d.low) if d.log else float(d.low) for d in dists]),
+            hi=np.array([math.log(d.high) if d.log else float(d.high) for d in dists]),
+            log=log,
+            step=np.array([np.nan if d.step is None else float(d.step) for d in dists]),
+            integer=np.array([isinstance(d, IntDistribution) for d in dists], dtype=bool),
+        )
 
     @property
-    def discrete(self) -> bool:
-        return self.dist.step is not None  # every IntDistribution has one
+    def discrete(self) -> np.ndarray:
+        return ~np.isnan(self.step)  # every IntDistribution has a step
+
+    def values(self, U: np.ndarray) -> np.ndarray:
+        """Encoded entries (n, genes) -> values on each gene's grid (``Encoder.columns``)."""
+        raw = self.lo + np.clip(U, 0.0, 1.0) * (self.hi - self.lo)
+        raw[:, self.log] = np.exp(raw[:, self.log])
+        with np.errstate(invalid="ignore"):
+            stepped = self.low + np.round((raw - self.low) / self.step) * self.step
+        return np.clip(np.where(self.discrete, stepped, raw), self.low, self.high)
+
+    def encode(self, V: np.ndarray) -> np.ndarray:
+        """Values (n, genes) -> encoded entries (``Encoder.encode_columns``)."""
+        V = V.copy()
+        V[:, self.log] = np.log(V[:, self.log])
+        span = self.hi - self.lo
+        return np.where(span > 0, (V - self.lo) / np.where(span > 0, span, 1.0), 0.0)
+
+    def step_from(self, value: np.ndarray, k: np.ndarray, up: np.ndarray) -> np.ndarray:
+        """One grid point from ``value`` (of gene ``k``), upwards where ``up``, the other way at
+        a bound."""
+        low, high, step = self.low[k], self.high[k], self.step[k]
+        d = np.where(up, step, -step)  # integers: a step of the distribution
+        new = value + d
+        as_int = np.where((new < low) | (new > high), value - d, new)
+        g = np.round((value - low) / step)  # floats: a step on the grid from low
+        g_max = np.round((high - low) / step)
+        u = np.where(up, 1, -1)
+        g = np.where((g + u < 0) | (g + u > g_max), g - u, g + u)
+        return np.where(self.integer[k], as_int, np.minimum(low + g * step, high))
 
 
 @dataclass(frozen=True, eq=False)
@@ -98,7 +150,7 @@ class Genes:
 
     encoder: Encoder
     of_column: np.ndarray  # (width,) gene index of each encoded column
-    numeric: tuple[_Numeric, ...]
+    numeric: _Numeric
     blocks: tuple[tuple[int, slice], ...]  # categorical genes: gene index, one-hot columns
     mutable: np.ndarray  # (genes,) whether a gene has more than one value
 
@@ -114,12 +166,12 @@ class Genes:
                 mutable.append(len(dist.choices) > 1)
             else:
                 assert isinstance(dist, (IntDistribution, FloatDistribution))
-                numeric.append(_Numeric(g, int(cols[0]), name, dist, Encoder({name: dist})))
+                numeric.append((g, int(cols[0]), dist))
                 mutable.append(dist.high > dist.low)
         return cls(
             encoder=encoder,
             of_column=of_column,
-            numeric=tuple(numeric),
+            numeric=_Numeric.of(numeric),
             blocks=tuple(blocks),
             mutable=np.asarray(mutable, dtype=bool),
         )
@@ -230,35 +282,16 @@ def _mutate_numeric(
 ) -> None:
     """Gaussian steps, clipped, on the mutated numeric entries of ``kids`` (in place), each
     snapped onto its gene's grid; a discrete value that snapped back moves one grid point."""
-    if not genes.numeric:
+    num = genes.numeric
+    if not len(num.genes):
         return
-    rows, which = np.nonzero(mutated[:, [gene.gene for gene in genes.numeric]])
-    z = rng.standard_normal(len(rows))
-    for k, gene in enumerate(genes.numeric):
-        sel = np.flatnonzero(which == k)
-        if not len(sel):
-            continue
-        r = rows[sel]
-        parent = kids[r, gene.column]
-        values = gene.alone.columns(np.clip(parent + sigma * z[sel], 0.0, 1.0)[:, None])[gene.name]
-        if gene.discrete:
-            before = gene.alone.columns(parent[:, None])[gene.name]
-            stuck = values == before
-            values[stuck] = _grid_step(gene.dist, before[stuck], z[sel][stuck] >= 0)
-        kids[r, gene.column] = gene.alone.encode_columns({gene.name: values})[:, 0]
-
-
-def _grid_step(
-    dist: IntDistribution | FloatDistribution, value: np.ndarray, up: np.ndarray
-) -> np.ndarray:
-    """One grid point from ``value``, upwards where ``up``, the other way at a bound."""
-    assert dist.step is not None
-    if isinstance(dist, IntDistribution):
-        d = np.where(up, dist.step, -dist.step)
-        new = value + d
-        return np.where((new < dist.low) | (new > dist.high), value - d, new)
-    k = np.round((value - dist.low) / dist.step)
-    k_max = round((dist.high - dist.low) / dist.step)
-    d = np.where(up, 1, -1)
-    k = np.where((k + d < 0) | (k + d > k_max), k - d, k + d)
-    return np.minimum(dist.low + k * dist.step, dist.high)
+    mask = mutated[:, num.genes]
+    rows, which = np.nonzero(mask)
+    Z = np.zeros(mask.shape)
+    Z[rows, which] = rng.standard_normal(len(rows))
+    parent = kids[:, num.columns]
+    values = num.values(np.clip(parent + sigma * Z, 0.0, 1.0))
+    before = num.values(parent)
+    r, k = np.nonzero(mask & num.discrete & (values == before))
+    values[r, k] = num.step_from(before[r, k], k, Z[r, k] >= 0)
+    kids[:, num.columns] = np.where(mask, num.encode(values), parent)

@@ -27,6 +27,24 @@ Constraint = Callable[[Mapping[str, Any]], Sequence[float]]
 _LOG = optuna.logging.get_logger(__name__)
 
 
+_BLAS: Any = None  # threadpoolctl's controller of the BLAS libraries, made on first use
+
+
+def one_blas_thread() -> Any:
+    """A context in which NumPy's and SciPy's BLAS run on one thread.
+
+    A sampler's linear algebra is small (at most a few thousand by a few hundred); a second
+    BLAS thread gains nothing there and, where torch's OpenMP threads are still spinning after a
+    fit, it has to wait for a core: measured on 2 cores at 1,000 trials, a 300 x 300 Cholesky
+    took 10 ms instead of 0.6 ms, and a GP proposal 177 ms instead of 122 ms."""
+    global _BLAS
+    if _BLAS is None:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS = ThreadpoolController()
+    return _BLAS.limit(limits=1, user_api="blas")
+
+
 def fresh_seed() -> int:
     """An OS-entropy seed small enough for every consumer (RandomSampler's is 32-bit)."""
     return int(np.random.SeedSequence().generate_state(1)[0])

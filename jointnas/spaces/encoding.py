@@ -181,11 +181,14 @@ class Encoder:
             raise ValueError(f"params do not match the space: missing {missing}, unknown {unknown}")
         return {n: check_value(n, d, params[n]) for n, d in self.distributions.items()}
 
-    def encode(self, params_list: Sequence[Mapping[str, Any]]) -> np.ndarray:
-        """Feature matrix (n, width): numeric in [0, 1] (log where log), categoricals one-hot."""
+    def encode(
+        self, params_list: Sequence[Mapping[str, Any]], *, validated: bool = False
+    ) -> np.ndarray:
+        """Feature matrix (n, width): numeric in [0, 1] (log where log), categoricals one-hot.
+        ``validated``: every dict is already ``validate``'s output (skips checking it again)."""
         out = np.zeros((len(params_list), self.width))
         for i, raw in enumerate(params_list):
-            params = self.validate(raw)
+            params = raw if validated else self.validate(raw)
             for name, dist in self.distributions.items():
                 s = self._slices[name]
                 if isinstance(dist, CategoricalDistribution):
