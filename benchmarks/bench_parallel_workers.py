@@ -1,10 +1,11 @@
 """Parallel workers at equal trials: 1 vs 4 vs 8 workers, CoarseSampler vs GPSampler and TPE.
 
 With N workers, N trials run at once, and a sampler that only looks at completed trials
-proposes N times around the same incumbent. CoarseSampler enters the running trials'
-proposals into its surrogate as fantasised observations (``fantasize="mean"``: at their
-predicted mean, the kriging believer; ``"worst"``: at the worst value seen, a pessimistic
-constant liar); Optuna 5's GPSampler and TPE handle running trials their own way.
+proposes N times around the same incumbent. CoarseSampler's default scores a candidate by the
+expected improvement it adds to the running trials' proposals (q-EI over the GP's joint
+posterior, ``fantasize="qei"``, as Optuna 5's GPSampler does with qLogEI); ``coarse-mean``
+enters them as fantasies at their predicted mean (kriging believer), ``coarse-worst`` at the
+worst value seen (constant liar); TPE uses its constant liar.
 
 The workers are simulated, so a run is deterministic and costs no sleeping: N trials are kept
 running; each step completes the oldest (every evaluation takes equally long) and asks for the
@@ -50,6 +51,7 @@ PROBLEMS = (
 #: name -> (sampler of bench_sampler_suites.make, CoarseSampler's extra arguments)
 SAMPLERS: dict[str, tuple[str, dict[str, Any]]] = {
     "coarse": ("coarse", {}),
+    "coarse-mean": ("coarse", {"fantasize": "mean"}),
     "coarse-worst": ("coarse", {"fantasize": "worst"}),
     "coarse-off": ("coarse", {"fantasize": "off"}),
     "GP": ("GP", {}),

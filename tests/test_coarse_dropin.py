@@ -198,6 +198,8 @@ class Spy:
 
 
 def test_running_trials_enter_the_fit_as_fantasies() -> None:
+    """A predictor has no joint posterior: the default q-EI falls back to fantasies at the
+    predicted mean."""
     spy = Spy()
     sampler = CoarseSampler(
         search_space=SPACE, predictor=spy, n_startup_trials=4, exploration=0.0, seed=0

@@ -48,19 +48,30 @@ def score(
         if kind == "mean":
             out = mean.copy()
         elif kind == "ei":
-            gap = mean - best
-            sure = ~(std > 1e-12)
-            safe = np.where(sure, 1.0, std)
-            u = gap / safe
-            out = gap * ndtr(u) + safe * np.exp(-0.5 * u * u) / np.sqrt(2 * np.pi)
-            out[sure] = np.maximum(gap[sure], 0.0)
-            # where no candidate is expected to improve (EI underflows to 0), the mean decides
-            finite = np.isfinite(mean)
-            if finite.any():
-                out = out + 1e-9 * (mean - mean[finite].min())
+            out = tie_break(expected_improvement(mean - best, std), mean)
         else:
             raise ValueError(f"acquisition must be one of {ACQUISITIONS}, got {kind!r}")
     return np.where(np.isfinite(out), out, -np.inf)
+
+
+def expected_improvement(gap: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """``E[max(f - best, 0)]`` for ``f ~ N(best + gap, std**2)``, elementwise (broadcast);
+    ``max(gap, 0)`` where the spread is 0."""
+    gap, std = np.broadcast_arrays(np.asarray(gap, float), np.asarray(std, float))
+    sure = ~(std > 1e-12)
+    safe = np.where(sure, 1.0, std)
+    u = gap / safe
+    out = gap * ndtr(u) + safe * np.exp(-0.5 * u * u) / np.sqrt(2 * np.pi)
+    out[sure] = np.maximum(gap[sure], 0.0)
+    return out
+
+
+def tie_break(ei: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """Where no candidate is expected to improve (EI underflows to 0), the mean decides."""
+    finite = np.isfinite(mean)
+    if finite.any():
+        return ei + 1e-9 * (mean - mean[finite].min())
+    return ei
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,10 @@ like one process:
 
 * Everything random is seeded by ``(seed, trial.number, stream)``.
 * The model is a pure function of the storage: it is fitted on the first ``m`` usable completed
-  trials in completion order, ``m`` following the refit schedule, plus the running trials'
-  recorded proposals as fantasised observations at their predicted mean (so workers do not
-  all propose the neighbours of one incumbent). The in-memory model is only a cache.
+  trials in completion order, ``m`` following the refit schedule; the running trials'
+  recorded proposals change the acquisition (q-EI, or fantasies; ``coarse_model.py``) so
+  workers do not all propose the neighbours of one incumbent. The in-memory model is only a
+  cache.
 * A proposal is written to the trial (``coarse:proposal``) before ``sample_relative`` returns,
   so other workers see it while the trial is still running and never propose it again.
 """
@@ -42,7 +43,8 @@ from jointnas.samplers.candidates import (
     feasible_pool,
     sobol,
 )
-from jointnas.samplers.coarse_setup import Settings, check_settings, default_surrogate, refit_point
+from jointnas.samplers.coarse_model import surrogate
+from jointnas.samplers.coarse_setup import Settings, check_settings
 from jointnas.samplers.coarse_trials import (
     PROPOSAL_ATTR,
     SpaceState,
@@ -59,7 +61,7 @@ from jointnas.samplers.support import (
     fresh_seed,
     one_blas_thread,
 )
-from jointnas.samplers.surrogate import transform_target, untransform_target
+from jointnas.samplers.surrogate import untransform_target
 from jointnas.spaces.encoding import Encoder, Params
 
 SOURCE_ATTR = "coarse:source"
@@ -67,6 +69,7 @@ PREDICTED_ATTR = "coarse:predicted"
 
 # Independent random streams per trial, so that e.g. the exploration coin never shifts the pool.
 _STARTUP_STREAM, _POOL_STREAM, _EXPLORE_STREAM, _ACQ_STREAM, _RATE_STREAM = 1, 2, 3, 4, 5
+_PENDING_STREAM = 6
 _SINGLE = "its surrogate ranks candidates by one value"
 
 
@@ -99,9 +102,11 @@ class CoarseSampler(BaseSampler):
             have grown by ``max(refit_interval, refit_growth * trials)``; in between, the last
             fit is reused (at 1,000 trials, a refit every 50).
         exploration: probability of proposing a random pool member instead of the best.
-        fantasize: running trials' proposals in the surrogate, so parallel workers spread
-            out: ``"mean"``/``True`` at their predicted mean (kriging believer), ``"worst"``
-            at the worst value seen (constant liar), ``"off"``/``False`` not at all.
+        fantasize: what running trials' proposals do, so parallel workers spread out:
+            ``"qei"`` q-batch expected improvement over them (the GP with ``"ei"``; else as
+            ``"mean"``), ``"mean"``/``True`` fantasies at their predicted mean (kriging
+            believer), ``"worst"`` at the worst value seen (constant liar), ``"off"``/``False``
+            nothing.
         seed: makes every proposal a function of ``(seed, trial.number)`` and the study.
         max_tries: cap on quasi-random draws per pool; a constraint none of ``max_tries``
             candidates satisfies raises ``InfeasibleConstraintError``.
@@ -124,7 +129,7 @@ class CoarseSampler(BaseSampler):
         refit_interval: int = 1,
         refit_growth: float = 0.05,
         exploration: float = 0.1,
-        fantasize: bool | str = True,
+        fantasize: bool | str = "qei",
         seed: int | None = None,
         max_tries: int = 10_000,
     ) -> None:
@@ -313,11 +318,15 @@ class CoarseSampler(BaseSampler):
         taken: Taken,
     ) -> tuple[Params, float]:
         s, enc = self._settings, space.encoder
-        model, X, y, z = self._model(space, training, pending, sign, n_startup)
+        pending_rng = np.random.default_rng([self._seed, number, _PENDING_STREAM])
+        fitted = surrogate(s, space, self._seed, training, pending, sign, n_startup, pending_rng)
+        model, X, y, z = fitted.model, fitted.X, fitted.y, fitted.z
         rng = np.random.default_rng([self._seed, number, _ACQ_STREAM])
         best = float(z.max())
 
         def value(C: np.ndarray) -> np.ndarray:
+            if fitted.batch is not None:  # q-EI over the running trials' proposals
+                return fitted.batch(C)
             return acq.score(model, C, best, s.acquisition, rng)
 
         genes = space.genes
@@ -349,57 +358,3 @@ class CoarseSampler(BaseSampler):
         mean_z = float(model.mean_std(enc.encode([params]))[0][0])
         # the objective value at the predicted rank (or z-score) of the proposal
         return params, sign * untransform_target(mean_z, y, s.target)
-
-    def _model(
-        self,
-        space: SpaceState,
-        training: list[tuple[int, Params, float]],
-        pending: list[tuple[int, Params]],
-        sign: float,
-        n_startup: int,
-    ) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray]:
-        """The surrogate for this proposal, the encoded trials it has seen, their targets (higher is
-        better) and transformed targets. Fitting follows the refit schedule; a model that can
-        be *conditioned* cheaply on new rows with its fitted hyperparameters (the GP) sees
-        every trial, the others the schedule's prefix. Running trials join as fantasies."""
-        s, enc = self._settings, space.encoder
-        m = refit_point(self._settings, n_startup, len(training))
-        X_all = space.memo.encode([(n, p) for n, p, _ in training])
-        y_all = sign * np.array([v for _, _, v in training], dtype=float)
-        model = self._fit(space, ("done", *(n for n, _, _ in training[:m])), X_all[:m], y_all[:m])
-        conditions = hasattr(model, "condition")
-        k = len(training) if conditions else m
-        X, y = X_all[:k], y_all[:k]
-        z = transform_target(y, s.target)
-        if conditions:  # always: an earlier proposal may have conditioned it on fantasies
-            model.condition(X, z)
-        if pending:  # fantasies: running trials' proposals at their mean, or the worst seen
-            P = enc.encode([p for _, p in pending])
-            lies = model.mean_std(P)[0] if s.fantasize == "mean" else np.full(len(P), z.min())
-            Xf, zf = np.concatenate([X, P]), np.concatenate([z, lies])
-            if conditions:
-                model.condition(Xf, zf)
-            else:
-                key = ("done", *(n for n, _, _ in training[:k]), "pending")
-                key += tuple(n for n, _ in pending)
-                model = self._fit(space, key, Xf, zf, transformed=True)
-        return model, X, y, z
-
-    def _fit(
-        self,
-        space: SpaceState,
-        key: tuple[Any, ...],
-        X: np.ndarray,
-        y: np.ndarray,
-        *,
-        transformed: bool = False,
-    ) -> Any:
-        """The surrogate fitted on ``X`` and targets ``y`` (higher is better; transformed here
-        unless ``transformed``), reusing the cached fit where ``key`` names it."""
-        if key != space.fitted_on:
-            space.fitted_on = None  # a failing fit must not leave a stale key behind
-            if space.model is None:
-                space.model = default_surrogate(self._settings, space.encoder, self._seed)
-            space.model.fit(X, y if transformed else transform_target(y, self._settings.target))
-            space.fitted_on = key
-        return space.model

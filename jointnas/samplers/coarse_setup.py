@@ -25,7 +25,7 @@ from jointnas.spaces.encoding import Encoder
 
 SURROGATES = ("xgboost", "gp", "gp+xgboost", "gp-onehot", "neural")
 #: what a running trial's proposal counts as in the surrogate (``True`` is "mean")
-FANTASIES = ("mean", "worst", "off")
+FANTASIES = ("qei", "mean", "worst", "off")
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class Settings:
     refit_interval: int
     refit_growth: float
     exploration: float
-    fantasize: str  # "mean", "worst" or "off"
+    fantasize: str  # one of FANTASIES (coarse_model.py)
     seed: int | None
     max_tries: int
     min_points: int = 1

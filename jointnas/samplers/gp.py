@@ -146,15 +146,29 @@ class MixedGP:
 
     def mean_std(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The latent function's posterior mean and standard deviation at each encoded row."""
+        mean, var, _ = self.posterior(X)
+        return mean, np.sqrt(var)
+
+    def posterior(
+        self, X: np.ndarray, P: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Posterior mean and variance at each encoded row of ``X`` and, given rows ``P``, the
+        posterior covariance between each row of ``X`` and each of ``P`` (``(len(X),
+        len(P))``): what a joint (q-batch) acquisition needs."""
         if self._chol is None or self._train is None or self._scale is None:
             raise RuntimeError("fit the GP first")
         if not len(X):
-            return np.empty(0), np.empty(0)
-        Ks = self._kernel(np.asarray(X, float) * self._scale, self._train)
+            return np.empty(0), np.empty(0), None if P is None else np.empty((0, len(P)))
+        A = np.asarray(X, float) * self._scale
+        Ks = self._kernel(A, self._train)
         mean = Ks @ self._alpha
         V = scipy.linalg.solve_triangular(self._chol, Ks.T, lower=True)
         var = np.maximum(self.kernel_scale - (V * V).sum(0), 0.0)
-        return mean, np.sqrt(var)
+        if P is None:
+            return mean, var, None
+        B = np.asarray(P, float) * self._scale
+        VP = scipy.linalg.solve_triangular(self._chol, self._kernel(B, self._train).T, lower=True)
+        return mean, var, self._kernel(A, B) - V.T @ VP
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return self.mean_std(X)[0]
