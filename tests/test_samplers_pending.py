@@ -83,7 +83,8 @@ def _simulated(sampler: CoarseSampler, workers: int, trials: int) -> list[dict]:
     """``workers`` trials always running, the oldest completed first."""
 
     def f(p: dict) -> float:
-        return (p["a"] - 0.3) ** 2 + 0.05 * p["n"] + {"conv": 0.0, "pool": 0.3, "skip": 0.6}[p["op"]]
+        gain = {"conv": 0.0, "pool": 0.3, "skip": 0.6}[p["op"]]
+        return (p["a"] - 0.3) ** 2 + 0.05 * p["n"] + gain
 
     study = optuna.create_study(sampler=sampler)
     running: list = []
