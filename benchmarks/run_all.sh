@@ -6,6 +6,33 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# issue 30: when do recipes matter? 5 architectures x 6 recipes x 1-20 epochs x 2 seeds on
+# Fashion-MNIST (20,000 training / 10,000 held-out images); ~2.5 h on 2 cores, resumable
+python benchmarks/bench_budget_study.py --train-images 20000 --seeds 2 --jobs 2
+# issue 29: sampler suites, real trainings, parallel workers, time per proposal (each resumable
+# from benchmarks/results/sampler_suites/, *_jobs/ and parallel_workers/)
+python benchmarks/bench_sampler_suites.py --problems bbob-mixint --mixint-dims 5 --seeds 10 \
+    --samplers TPE,GP,Auto,coarse-gp,coarse-xgb,coarse-mix
+python benchmarks/bench_sampler_suites.py --problems bbob-mixint --mixint-dims 10 \
+    --mixint-functions 1,10,15,21 --seeds 5 --samplers TPE,GP,Auto,coarse-gp,coarse-xgb,coarse-mix
+python benchmarks/bench_sampler_suites.py --problems bbob-constrained,sklearn \
+    --constrained-functions 2,8,20,33,50 --seeds 5 --samplers TPE,GP,Auto,coarse-gp,coarse-xgb
+python benchmarks/bench_sampler_suites.py --problems nas-table --seeds 10 \
+    --samplers Random,QMC,TPE,GP,Auto,NSGA-II,coarse-xgb,coarse-gp,coarse-mix
+python benchmarks/bench_sampler_suites.py --report --constrained-functions 2,8,20,33,50 \
+    --samplers TPE,GP,Auto,NSGA-II,QMC,Random,coarse-gp,coarse-xgb,coarse-mix,coarse-gp-onehot
+python benchmarks/bench_sample_efficiency.py --methods tpe,gp,coarse,coarse-xgboost \
+    --stem bench_sample_efficiency_v3 --workers 2
+problems=bbob-mixint_f010_d05,bbob-mixint_f021_d05,bbob-constrained_f020_d05,nas-table_fbnetv3-1mflops
+python benchmarks/bench_parallel_workers.py --problems "$problems" \
+    --samplers coarse,coarse-mean,coarse-worst,GP,TPE --workers 1,4,8 --seeds 10 --jobs 2
+python benchmarks/bench_parallel_workers.py --problems bbob-mixint_f010_d05,bbob-mixint_f021_d05 \
+    --samplers coarse,coarse-mean,coarse-worst,GP,TPE --seeds 20 --jobs 2
+python benchmarks/bench_parallel_workers.py --report --problems "$problems" \
+    --samplers coarse,coarse-mean,coarse-worst,GP,TPE --seeds 20
+python benchmarks/bench_sampler_overhead.py --sizes 100,500,1000 --asks 50 \
+    --samplers tpe,auto,coarse-gp,coarse-gp+py,coarse-xgboost,coarse-xgboost+py
+
 python benchmarks/bench_cost.py --seed 0 --n-small 50 --n-imagenet 20
 python benchmarks/bench_trainer.py --seed 0
 # issue 28: the data path (streaming vs a plain DataLoader, augmentation cost, peak memory of a
@@ -23,7 +50,6 @@ python benchmarks/bench_samplers_sklearn.py --seeds 5 --trials 40 \
 python benchmarks/bench_sample_efficiency.py
 python benchmarks/bench_samplers_synthetic.py
 python benchmarks/bench_beats_random.py --seeds 10
-python benchmarks/bench_sampler_overhead.py
 python benchmarks/bench_storage.py
 python benchmarks/bench_faults.py
 # issue 14: design spaces (the EDF is ~50 min, the scaling ~36 min, on 2 cores). Their Optuna
