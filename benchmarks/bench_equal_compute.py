@@ -10,7 +10,9 @@ spend ``--full-trainings`` x ``--epochs`` x ``--train-images`` training images:
 * ``pipeline``: jointnas's coarse stage (CoarseSampler, early-stopped trainings of
   ``--coarse-epochs`` on the full-budget cosine schedule), the predictor, the fine search,
   and ``--final-top`` finals at the full budget (``--epochs``);
-* ``pipeline-arch-only``: the same with the recipe fixed to ``Recipe()`` (architecture only);
+* ``pipeline-arch-only``: the same with the recipe fixed to ``Recipe()`` (architecture only),
+  and ``pipeline-recipe-only`` with the architecture fixed (AutoTrain: recipe only), the
+  joint vs architecture-only vs recipe-only comparison at equal compute;
 * ``tpe-hyperband``: multivariate TPE with ``HyperbandPruner``, full-budget trainings that
   report every epoch;
 * ``gp``: GPSampler, full-budget trainings;
@@ -45,7 +47,14 @@ import _common
 
 RUNS = _common.RESULTS / "equal_compute"
 STATE = _common.ROOT / "benchmarks" / "state" / "equal_compute"
-METHODS = ("pipeline", "pipeline-arch-only", "tpe-hyperband", "gp", "random-sh")
+METHODS = (
+    "pipeline",
+    "pipeline-arch-only",
+    "pipeline-recipe-only",
+    "tpe-hyperband",
+    "gp",
+    "random-sh",
+)
 VAL_FRACTION = 1 / 6
 
 
@@ -59,14 +68,25 @@ def _data(cfg: dict[str, Any], *, test: bool = False) -> Any:
     return full.subset(train=cfg["train_images"])
 
 
-def _space(method: str) -> Any:
-    from jointnas.spaces.fbnetv3 import FBNetV3Space
+def _fix(method: str, cfg: dict[str, Any]) -> dict[str, Any] | None:
+    """What an ablation pins: the recipe (``Recipe()``) or the architecture (the largest of
+    1,000 seeded feasible draws, as in ``bench_sample_efficiency``)."""
     from jointnas.spaces.recipe import Recipe
     from jointnas.spaces.recipe_axes import RECIPE_KEYS
 
     if method == "pipeline-arch-only":
-        return FBNetV3Space(fix={k: getattr(Recipe(), k) for k in RECIPE_KEYS})
-    return FBNetV3Space()
+        return {k: getattr(Recipe(), k) for k in RECIPE_KEYS}
+    if method == "pipeline-recipe-only":
+        from bench_sample_efficiency import largest_feasible_arch
+
+        return largest_feasible_arch(cfg["max_mflops"])
+    return None
+
+
+def _space(method: str, cfg: dict[str, Any]) -> Any:
+    from jointnas.spaces.fbnetv3 import FBNetV3Space
+
+    return FBNetV3Space(fix=_fix(method, cfg))
 
 
 def _epochs(t: Any) -> int:
@@ -111,15 +131,11 @@ def _fail_leftovers(study: Any) -> None:
 
 def _pipeline(method: str, seed: int, cfg: dict[str, Any], data: Any, state: Path) -> list:
     from jointnas.runs.pipeline import RunConfig, run
-    from jointnas.spaces.recipe import Recipe
-    from jointnas.spaces.recipe_axes import RECIPE_KEYS
     from jointnas.storage.layout import linked_study
 
     budget_epochs = cfg["full_trainings"] * cfg["epochs"]
     finals = cfg["final_top"] * cfg["epochs"]
-    options = None
-    if method == "pipeline-arch-only":
-        options = {"fix": {k: getattr(Recipe(), k) for k in RECIPE_KEYS}}
+    fix = _fix(method, cfg)
     config = RunConfig(
         storage=f"sqlite:///{state}/study.db",
         study_name="eq",
@@ -133,7 +149,7 @@ def _pipeline(method: str, seed: int, cfg: dict[str, Any], data: Any, state: Pat
         seed=seed,
         device="cpu",
         out=str(state / "out"),
-        space_options=options,
+        space_options=None if fix is None else {"fix": fix},
         heartbeat=None,
     )
     study = run(config, data=data, progress=False)
@@ -148,7 +164,7 @@ def _baseline(method: str, seed: int, cfg: dict[str, Any], data: Any, state: Pat
     from jointnas.evaluators import TrainFromScratch
     from jointnas.runs.objective import Objective, record_constraints
 
-    space = _space(method)
+    space = _space(method, cfg)
     limits = Limits(mflops=cfg["max_mflops"])
     evaluator = TrainFromScratch(data=data, epochs=cfg["epochs"], device="cpu")
     objective = Objective(space=space, evaluator=evaluator, limits=limits, seed=seed, dedupe=False)
@@ -212,7 +228,7 @@ def job(method: str, seed: int, cfg: dict[str, Any]) -> dict[str, Any]:
     search_s = time.perf_counter() - t0
     full = [d for d in done if d["full_budget"] and d["val_acc"] is not None]
     best = max(full, key=lambda d: d["val_acc"])
-    space = _space(method)
+    space = _space(method, cfg)
     candidate = space.decode(best["params"])
     retrain = TrainFromScratch(data=_data(cfg, test=True), epochs=cfg["epochs"], device="cpu")
     test = []
