@@ -65,6 +65,9 @@ DEFAULT_RECIPE = {
     "drop_path": 0.0,
     "ema": False,
     "label_smoothing": 0.0,
+    # the augment axis came later (issue 28): pinned off, as the stored arch-only jobs (made
+    # before it existed) trained
+    "augment": 0.0,
 }
 FINAL_TOP = 5
 
