@@ -87,8 +87,13 @@ def recipe(name: str) -> tuple[Any, str | None]:
     raise ValueError(f"unknown recipe {name!r}; choose from {RECIPES}")
 
 
-def _path(arch: str, recipe_name: str, budget: int, seed: int) -> Path:
-    return RUNS / f"{arch}__{recipe_name}__e{budget}__s{seed}.json"
+def _path(arch: str, recipe_name: str, budget: int, seed: int, runs: Path | None = None) -> Path:
+    return (runs or RUNS) / f"{arch}__{recipe_name}__e{budget}__s{seed}.json"
+
+
+def _kind(device: str) -> str:
+    """cpu or cuda: results of one kind of device go in one table."""
+    return device.split(":")[0]
 
 
 _DATA: dict[int, Any] = {}
@@ -104,8 +109,17 @@ def _data(train_images: int) -> Any:
     return _DATA[train_images]
 
 
-def job(arch: str, recipe_name: str, budget: int, seed: int, cfg: dict[str, Any]) -> dict:
-    """Train one architecture with one recipe for ``budget`` epochs; per-epoch accuracy."""
+def job(
+    arch: str,
+    recipe_name: str,
+    budget: int,
+    seed: int,
+    cfg: dict[str, Any],
+    device: str = "cpu",
+    runs: str | None = None,
+) -> dict:
+    """Train one architecture with one recipe for ``budget`` epochs on ``device``; per-epoch
+    accuracy. ``runs``: the results folder (its ``ckpt/`` holds the epoch checkpoints)."""
     import torch
 
     from jointnas.spaces import get_space
@@ -121,7 +135,8 @@ def job(arch: str, recipe_name: str, budget: int, seed: int, cfg: dict[str, Any]
     if policy is not None:
         data = data.with_augment(POLICIES[policy])
     model = space.build_model(built, **TASK, seed=seed)
-    ckpt = RUNS / "ckpt" / f"{_path(arch, recipe_name, budget, seed).stem}.pt"
+    folder = Path(runs) if runs else RUNS
+    ckpt = folder / "ckpt" / f"{_path(arch, recipe_name, budget, seed).stem}.pt"
     ckpt.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     result = train(
@@ -130,7 +145,7 @@ def job(arch: str, recipe_name: str, budget: int, seed: int, cfg: dict[str, Any]
         data,
         epochs=budget,
         seed=seed,
-        device="cpu",
+        device=device,
         resolution=getattr(built, "resolution", None),
         checkpoint=ckpt,
     )
@@ -150,15 +165,23 @@ def job(arch: str, recipe_name: str, budget: int, seed: int, cfg: dict[str, Any]
         "train_images": budget * data.num_train,
         "val_images": data.num_val,
         "seconds": round(time.perf_counter() - t0, 1),
+        "device": device,
         "resumed_epochs": int(getattr(result, "resumed_epochs", 0)),
         "cfg": cfg,
         "machine": _common.machine_facts(),
     }
 
 
-def todo(cfg: dict[str, Any], archs: list[str], recipes: list[str], budgets: list[int], seeds: int):
+def todo(
+    cfg: dict[str, Any],
+    archs: list[str],
+    recipes: list[str],
+    budgets: list[int],
+    seeds: int,
+    device: str = "cpu",
+) -> list[tuple[str, str, int, int]]:
     """Jobs not stored yet, seed-major and short budgets first; refuses stored jobs made with
-    other settings (they would mix into one table)."""
+    other settings or on another kind of device (they would mix into one table)."""
     out = []
     for seed in range(seeds):
         for budget in sorted(budgets):
@@ -167,12 +190,20 @@ def todo(cfg: dict[str, Any], archs: list[str], recipes: list[str], budgets: lis
                     path = _path(arch, name, budget, seed)
                     if not path.is_file():
                         out.append((arch, name, budget, seed))
-                    elif json.loads(path.read_text())["cfg"] != cfg:
-                        raise SystemExit(f"{path} was made with other settings: move it away")
+                    else:
+                        stored = json.loads(path.read_text())
+                        if stored["cfg"] != cfg or _kind(stored.get("device", "cpu")) != _kind(
+                            device
+                        ):
+                            raise SystemExit(
+                                f"{path} was made with other settings or on another device: "
+                                "move it away"
+                            )
     return out
 
 
 def main() -> None:
+    global RUNS  # --out: the workers get it as an argument
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train-images", type=int, default=20_000)
     parser.add_argument("--seeds", type=int, default=2)
@@ -180,9 +211,12 @@ def main() -> None:
     parser.add_argument("--recipes", default=",".join(RECIPES))
     parser.add_argument("--archs", default=None, help="comma-separated names (default: all)")
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (GPU check script)")
+    parser.add_argument("--out", default=str(RUNS), help="folder of the per-job results")
     parser.add_argument("--report", action="store_true", help="only aggregate the stored jobs")
     parser.add_argument("--stem", default="bench_budget_study")
     args = parser.parse_args()
+    RUNS = Path(args.out)
     budgets = [int(b) for b in args.budgets.split(",")]
     recipes = args.recipes.split(",")
     for name in recipes:
@@ -198,12 +232,12 @@ def main() -> None:
         "dataset": "fashion-mnist",
     }
     if not args.report:
-        jobs = todo(cfg, archs, recipes, budgets, args.seeds)
+        jobs = todo(cfg, archs, recipes, budgets, args.seeds, args.device)
         total_epochs = sum(j[2] for j in jobs)
         print(f"{len(jobs)} trainings ({total_epochs} epochs) to run on {args.jobs} process(es)")
         RUNS.mkdir(parents=True, exist_ok=True)
         with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
-            futures = [pool.submit(job, *j, cfg) for j in jobs]
+            futures = [pool.submit(job, *j, cfg, args.device, str(RUNS)) for j in jobs]
             for f in as_completed(futures):
                 r = f.result()
                 _path(r["arch"], r["recipe"], r["budget"], r["seed"]).write_text(json.dumps(r))

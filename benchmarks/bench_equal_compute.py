@@ -129,7 +129,9 @@ def _fail_leftovers(study: Any) -> None:
         study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
 
 
-def _pipeline(method: str, seed: int, cfg: dict[str, Any], data: Any, state: Path) -> list:
+def _pipeline(
+    method: str, seed: int, cfg: dict[str, Any], data: Any, state: Path, device: str
+) -> list:
     from jointnas.runs.pipeline import RunConfig, run
     from jointnas.storage.layout import linked_study
 
@@ -147,7 +149,7 @@ def _pipeline(method: str, seed: int, cfg: dict[str, Any], data: Any, state: Pat
         final_top=cfg["final_top"],
         final_epochs=cfg["epochs"],
         seed=seed,
-        device="cpu",
+        device=device,
         out=str(state / "out"),
         space_options=None if fix is None else {"fix": fix},
         heartbeat=None,
@@ -157,7 +159,9 @@ def _pipeline(method: str, seed: int, cfg: dict[str, Any], data: Any, state: Pat
     return done + trainings(linked_study(study, "final"), data.num_train, cfg["epochs"])
 
 
-def _baseline(method: str, seed: int, cfg: dict[str, Any], data: Any, state: Path) -> list:
+def _baseline(
+    method: str, seed: int, cfg: dict[str, Any], data: Any, state: Path, device: str
+) -> list:
     import optuna
 
     from jointnas.constraints import Limits
@@ -166,7 +170,7 @@ def _baseline(method: str, seed: int, cfg: dict[str, Any], data: Any, state: Pat
 
     space = _space(method, cfg)
     limits = Limits(mflops=cfg["max_mflops"])
-    evaluator = TrainFromScratch(data=data, epochs=cfg["epochs"], device="cpu")
+    evaluator = TrainFromScratch(data=data, epochs=cfg["epochs"], device=device)
     objective = Objective(space=space, evaluator=evaluator, limits=limits, seed=seed, dedupe=False)
     budget = cfg["full_trainings"] * cfg["epochs"] * data.num_train
 
@@ -209,8 +213,11 @@ def _baseline(method: str, seed: int, cfg: dict[str, Any], data: Any, state: Pat
     return trainings(study, data.num_train, cfg["epochs"])
 
 
-def job(method: str, seed: int, cfg: dict[str, Any]) -> dict[str, Any]:
-    """Search with ``method``, then retrain its answer and score it on the test set."""
+def job(
+    method: str, seed: int, cfg: dict[str, Any], device: str = "cpu", state: str | None = None
+) -> dict[str, Any]:
+    """Search with ``method`` on ``device``, then retrain its answer and score it on the test
+    set. ``state``: the folder of the searches' storages (default ``STATE``)."""
     import optuna
     import torch
 
@@ -219,18 +226,18 @@ def job(method: str, seed: int, cfg: dict[str, Any]) -> dict[str, Any]:
     torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-    state = STATE / f"{method}_s{seed}"
-    state.mkdir(parents=True, exist_ok=True)
+    state_dir = (Path(state) if state else STATE) / f"{method}_s{seed}"
+    state_dir.mkdir(parents=True, exist_ok=True)
     data = _data(cfg)
     t0 = time.perf_counter()
     search = _pipeline if method.startswith("pipeline") else _baseline
-    done = search(method, seed, cfg, data, state)
+    done = search(method, seed, cfg, data, state_dir, device)
     search_s = time.perf_counter() - t0
     full = [d for d in done if d["full_budget"] and d["val_acc"] is not None]
     best = max(full, key=lambda d: d["val_acc"])
     space = _space(method, cfg)
     candidate = space.decode(best["params"])
-    retrain = TrainFromScratch(data=_data(cfg, test=True), epochs=cfg["epochs"], device="cpu")
+    retrain = TrainFromScratch(data=_data(cfg, test=True), epochs=cfg["epochs"], device=device)
     test = []
     for s in range(cfg["retrain_seeds"]):
         test.append(float(retrain.evaluate(space, candidate, seed=10_000 + s).value))
@@ -241,6 +248,7 @@ def job(method: str, seed: int, cfg: dict[str, Any]) -> dict[str, Any]:
         "answer": best,
         "test_acc": test,
         "search_seconds": round(search_s, 1),
+        "device": device,
         "seconds": round(time.perf_counter() - t0, 1),
         "cfg": cfg,
         "machine": _common.machine_facts(),
@@ -248,6 +256,7 @@ def job(method: str, seed: int, cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> None:
+    global RUNS  # --out: the workers get it as an argument
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--seeds", type=int, default=3)
@@ -259,9 +268,13 @@ def main() -> None:
     parser.add_argument("--retrain-seeds", type=int, default=2)
     parser.add_argument("--max-mflops", type=float, default=2.0)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (GPU check script)")
+    parser.add_argument("--out", default=str(RUNS), help="folder of the per-search results")
+    parser.add_argument("--state", default=str(STATE), help="folder of the searches' storages")
     parser.add_argument("--report", action="store_true", help="only aggregate stored jobs")
     parser.add_argument("--stem", default="bench_equal_compute")
     args = parser.parse_args()
+    RUNS = Path(args.out)
     methods = args.methods.split(",")
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
@@ -285,12 +298,18 @@ def main() -> None:
                 path = RUNS / f"{m}_s{seed}.json"
                 if not path.is_file():
                     todo.append((m, seed))
-                elif json.loads(path.read_text())["cfg"] != cfg:
-                    raise SystemExit(f"{path} was made with other settings: move it away")
+                else:
+                    stored = json.loads(path.read_text())
+                    kind = stored.get("device", "cpu").split(":")[0]
+                    if stored["cfg"] != cfg or kind != args.device.split(":")[0]:
+                        raise SystemExit(
+                            f"{path} was made with other settings or on another device: "
+                            "move it away"
+                        )
         print(f"{len(todo)} searches to run on {args.jobs} process(es)", flush=True)
         RUNS.mkdir(parents=True, exist_ok=True)
         with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
-            futures = [pool.submit(job, m, s, cfg) for m, s in todo]
+            futures = [pool.submit(job, m, s, cfg, args.device, args.state) for m, s in todo]
             for f in as_completed(futures):
                 r = f.result()
                 (RUNS / f"{r['method']}_s{r['seed']}.json").write_text(json.dumps(r))
