@@ -8,7 +8,6 @@ worker process and every rerun of a search trains and scores on the same images.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from jointnas.errors import DatasetError
 
@@ -47,6 +46,8 @@ def stratified_split(
             f"dataset {name!r}: class {shown[k]!r} has {counts[k]} image(s); "
             "a stratified split needs at least 2 per class"
         )
+    from sklearn.model_selection import train_test_split  # 1.5 s to import: every CLI call
+
     try:
         idx_train, idx_val = train_test_split(
             keep, test_size=val_fraction, stratify=y[keep], random_state=seed
