@@ -31,7 +31,8 @@ _BLAS: Any = None  # threadpoolctl's controller of the BLAS libraries, made on f
 
 
 def one_blas_thread() -> Any:
-    """A context in which NumPy's and SciPy's BLAS run on one thread.
+    """A context in which NumPy's and SciPy's BLAS run on one thread (process-wide while it
+    lasts: a training in another thread of the process gets one BLAS thread meanwhile).
 
     A sampler's linear algebra is small (at most a few thousand by a few hundred); a second
     BLAS thread gains nothing there and, where torch's OpenMP threads are still spinning after a
