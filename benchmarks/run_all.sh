@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # issue 30: when do recipes matter? 5 architectures x 6 recipes x 1-20 epochs x 2 seeds on
-# Fashion-MNIST (20,000 training / 10,000 held-out images); ~2.5 h on 2 cores, resumable
+# Fashion-MNIST (20,000 training / 10,000 held-out images); ~5 h on 2 cores, resumable
 python benchmarks/bench_budget_study.py --train-images 20000 --seeds 2 --jobs 2
 # issue 29: sampler suites, real trainings, parallel workers, time per proposal (each resumable
 # from benchmarks/results/sampler_suites/, *_jobs/ and parallel_workers/)
