@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import _common
+from _heldout import VAL_FRACTION, fashion_split
 
 RUNS = _common.RESULTS / "budget_study"
 TASK = {"num_classes": 10, "in_channels": 1}
@@ -50,7 +51,6 @@ BAND = (1.0, 2.0)
 ARCHS = {"fbnetv3-small": 2, "regnet": 2, "efficientnet": 1}
 RECIPES = ("default", "autotrain", "ema", "aug-off", "aug-medium", "aug-strong")
 BUDGETS = (1, 3, 10, 20)
-VAL_FRACTION = 1 / 6  # 10,000 of Fashion-MNIST's 60,000 training images
 
 
 def architectures() -> dict[str, tuple[str, dict[str, Any]]]:
@@ -96,19 +96,6 @@ def _kind(device: str) -> str:
     return device.split(":")[0]
 
 
-_DATA: dict[int, Any] = {}
-
-
-def _data(train_images: int) -> Any:
-    """The split every job shares (loaded once per worker process)."""
-    if train_images not in _DATA:
-        from jointnas.training.data import load_dataset
-
-        full = load_dataset("fashion-mnist", val_fraction=VAL_FRACTION, seed=0)
-        _DATA[train_images] = full.subset(train=min(train_images, full.num_train))
-    return _DATA[train_images]
-
-
 def job(
     arch: str,
     recipe_name: str,
@@ -131,7 +118,7 @@ def job(
     space = get_space(space_name)
     built = space.decode({**space.smallest_params(), **params}).arch
     rec, policy = recipe(recipe_name)
-    data = _data(cfg["train_images"])
+    data = fashion_split(cfg["train_images"])
     if policy is not None:
         data = data.with_augment(POLICIES[policy])
     model = space.build_model(built, **TASK, seed=seed)

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import _common
+from _heldout import fashion_split
 
 RUNS = _common.RESULTS / "equal_compute"
 STATE = _common.ROOT / "benchmarks" / "state" / "equal_compute"
@@ -55,17 +56,6 @@ METHODS = (
     "gp",
     "random-sh",
 )
-VAL_FRACTION = 1 / 6
-
-
-def _data(cfg: dict[str, Any], *, test: bool = False) -> Any:
-    """The shared split (validation = 10,000 held-out training images), or with ``test`` the
-    same training images with the official test set in place of validation."""
-    from jointnas.training.data import load_dataset, load_fashion_mnist_test
-
-    load = load_fashion_mnist_test if test else load_dataset
-    full = load("fashion-mnist", val_fraction=VAL_FRACTION, seed=0)
-    return full.subset(train=cfg["train_images"])
 
 
 def _fix(method: str, cfg: dict[str, Any]) -> dict[str, Any] | None:
@@ -228,7 +218,7 @@ def job(
     warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
     state_dir = (Path(state) if state else STATE) / f"{method}_s{seed}"
     state_dir.mkdir(parents=True, exist_ok=True)
-    data = _data(cfg)
+    data = fashion_split(cfg["train_images"])
     t0 = time.perf_counter()
     search = _pipeline if method.startswith("pipeline") else _baseline
     done = search(method, seed, cfg, data, state_dir, device)
@@ -237,7 +227,8 @@ def job(
     best = max(full, key=lambda d: d["val_acc"])
     space = _space(method, cfg)
     candidate = space.decode(best["params"])
-    retrain = TrainFromScratch(data=_data(cfg, test=True), epochs=cfg["epochs"], device=device)
+    held = fashion_split(cfg["train_images"], test=True)  # the only read of the test set
+    retrain = TrainFromScratch(data=held, epochs=cfg["epochs"], device=device)
     test = []
     for s in range(cfg["retrain_seeds"]):
         test.append(float(retrain.evaluate(space, candidate, seed=10_000 + s).value))

@@ -8,7 +8,7 @@ costs milliseconds. A per-candidate ``constraint`` (a plain Python function of t
 is checked *lazily* instead: the sampler scores unchecked candidates first and asks
 ``Checker.in_order`` for the first feasible ones in acquisition order, so a proposal calls it
 for tens to hundreds of candidates, not for every one (5,500 calls and 0.9 s per proposal on
-the 24-parameter space before, 0.15 s now).
+the 24-parameter space at 1,000 trials before, 0.055 s now).
 """
 
 from __future__ import annotations
