@@ -86,11 +86,14 @@ def write_results(
     facts: Mapping[str, Any],
     *,
     extra: Mapping[str, Any] | None = None,
+    folder: Path | None = None,
 ) -> tuple[Path, Path]:
-    """Write ``results/<stem>.csv`` (machine facts as ``# key: value`` header lines) and
-    ``results/<stem>.json`` (facts, settings and rows); return both paths."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    csv_path, json_path = RESULTS / f"{stem}.csv", RESULTS / f"{stem}.json"
+    """Write ``<folder>/<stem>.csv`` (machine facts as ``# key: value`` header lines) and
+    ``<folder>/<stem>.json`` (facts, settings and rows), ``folder`` defaulting to
+    ``benchmarks/results``; return both paths."""
+    folder = RESULTS if folder is None else folder
+    folder.mkdir(parents=True, exist_ok=True)
+    csv_path, json_path = folder / f"{stem}.csv", folder / f"{stem}.json"
     fields: list[str] = []
     for row in rows:
         fields += [k for k in row if k not in fields]
@@ -105,12 +108,16 @@ def write_results(
     return csv_path, json_path
 
 
-def finish(stem: str, rows: Sequence[Mapping[str, Any]], settings: Mapping[str, Any]) -> None:
+def finish(
+    stem: str,
+    rows: Sequence[Mapping[str, Any]],
+    settings: Mapping[str, Any],
+    folder: Path | None = None,
+) -> None:
     """Print ``rows`` as a table and write them with the machine facts and ``settings``."""
     table = print_table(rows, list(rows[0]))
-    write_results(
-        stem, rows, machine_facts(), extra={"settings": dict(settings), "table_markdown": table}
-    )
+    extra = {"settings": dict(settings), "table_markdown": table}
+    write_results(stem, rows, machine_facts(), extra=extra, folder=folder)
 
 
 def print_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:

@@ -101,12 +101,21 @@ def plot(jobs: dict[str, list[dict[str, Any]]], budget: int, path: Path) -> None
     plt.close(fig)
 
 
-def report(runs: Path, methods: list[str], seeds: int, cfg: dict[str, Any], stem: str) -> None:
+def report(
+    runs: Path,
+    methods: list[str],
+    seeds: int,
+    cfg: dict[str, Any],
+    stem: str,
+    folder: Path = _common.RESULTS,
+) -> list[dict[str, Any]]:
+    """Write ``<folder>/<stem>.{csv,json,png}`` from the stored searches; return the table."""
     jobs = load(runs, methods, seeds)
     table = rows(jobs)
     if not table:
         print("no stored searches yet")
-        return
-    _common.finish(stem, table, cfg)
+        return table
+    _common.finish(stem, table, cfg, folder)
     budget = cfg["full_trainings"] * cfg["epochs"] * cfg["train_images"]
-    plot(jobs, budget, _common.RESULTS / f"{stem}.png")
+    plot(jobs, budget, folder / f"{stem}.png")
+    return table

@@ -145,8 +145,14 @@ def _pipeline(
         heartbeat=None,
     )
     study = run(config, data=data, progress=False)
+    final = linked_study(study, "final")
+    if final is None:
+        raise SystemExit(
+            f"{method}: {config.trials} coarse trainings are too few for a predictor; "
+            "give it more --full-trainings or fewer --coarse-epochs"
+        )
     done = trainings(study, data.num_train, cfg["epochs"])
-    return done + trainings(linked_study(study, "final"), data.num_train, cfg["epochs"])
+    return done + trainings(final, data.num_train, cfg["epochs"])
 
 
 def _baseline(
@@ -264,6 +270,7 @@ def main() -> None:
     parser.add_argument("--state", default=str(STATE), help="folder of the searches' storages")
     parser.add_argument("--report", action="store_true", help="only aggregate stored jobs")
     parser.add_argument("--stem", default="bench_equal_compute")
+    parser.add_argument("--results", default=str(_common.RESULTS), help="folder of the report")
     args = parser.parse_args()
     RUNS = Path(args.out)
     methods = args.methods.split(",")
@@ -311,7 +318,7 @@ def main() -> None:
                 )
     from _equal_compute_report import report
 
-    report(RUNS, methods, args.seeds, cfg, args.stem)
+    report(RUNS, methods, args.seeds, cfg, args.stem, Path(args.results))
 
 
 if __name__ == "__main__":

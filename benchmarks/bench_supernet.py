@@ -116,6 +116,9 @@ def main() -> None:
     ap.add_argument("--final-epochs", type=int, default=4)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--state", type=Path, default=STATE)
+    ap.add_argument("--tau-only", action="store_true", help="A-C only: the ranking, no search")
+    ap.add_argument("--results", type=Path, default=RESULTS, help="folder of the result files")
+    ap.add_argument("--stem", default="bench_supernet", help="result files' name prefix")
     args = ap.parse_args()
     torch.set_num_threads(2)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -223,83 +226,91 @@ def main() -> None:
             }
         )
 
-    # D: search each supernet under the limit, retrain the winners
-    def search(name: str, net, dataset, pool) -> dict:
-        t0 = time.perf_counter()
-        res = search_supernet(
-            net,
-            space,
-            dataset,
-            storage=storage,
-            study_name=name,
-            limits=Limits(mflops=limit),
-            config=SearchConfig(trials=args.trials, final_top=0, device=args.device),
-            pool=pool,
-            progress=False,
-        )
-        best = max((t for t in res.study.trials if t.value is not None), key=lambda t: t.value)
-        return {
-            "path": [best.params[n] for n in space.names],
-            "score": best.value,
-            "seconds": time.perf_counter() - t0,
-            "subnets": len([t for t in res.study.trials if t.value is not None]),
-        }
-
-    def pool(info) -> list:
-        return [p for p, _ in info["pool"]]
-
-    feasible = [i for i in range(len(paths)) if mflops[i] <= limit]
-    winners = {
-        "stand-alone (best of trained, seed 0)": {
-            "path": list(paths[max(feasible, key=lambda i: acc0[i])]),
-            "score": None,
-            "seconds": seed0_seconds,
-            "subnets": len(paths),
-        }
-    }
-    for s, (net, info) in nets.items():
-        found = cache.get(f"search/{s}", lambda s=s, n=net, i=info: search(s, n, data, pool(i)))
-        winners[f"{s} supernet search"] = {**found, "seconds": info["seconds"] + found["seconds"]}
-
-    # E: DetNAS transfer
-    src = supernet("mnist-greedy", mnist, config("greedy", args.src_epochs))
-    ft = supernet("mnist-ft-fashion", data, config("greedy", args.ft_epochs), init="mnist-greedy")
-    found = cache.get("search/detnas", lambda: search("detnas", ft[0], data, pool(ft[1])))
-    winners["DetNAS: MNIST supernet fine-tuned, searched on fashion"] = {
-        **found,
-        "seconds": src[1]["seconds"] + ft[1]["seconds"] + found["seconds"],
-    }
-    found = cache.get("search/mnist", lambda: search("mnist", src[0], mnist, pool(src[1])))
-    winners["MNIST supernet searched on MNIST, winner transferred"] = {
-        **found,
-        "seconds": src[1]["seconds"] + found["seconds"],
-    }
-    cost_rows = []
-    for route, w in winners.items():
-        path = tuple(w["path"])
-        finals = [
-            cache.get(
-                f"final/{args.final_epochs}/{','.join(map(str, path))}/{s}",
-                lambda p=path, s=s: standalone(p, s, args.final_epochs),
-            )["acc"]
-            for s in (0, 1)
-        ]
-        cost_rows.append(
-            {
-                "route": route,
-                "path": ",".join(map(str, path)),
-                "mflops": round(float(mflops_of(path)), 3),
-                "supernet_score": "" if w["score"] is None else round(w["score"], 4),
-                "retrained_acc_seed0": round(finals[0], 4),
-                "retrained_acc_seed1": round(finals[1], 4),
-                "retrained_mean": round(mean(finals), 4),
-                "route_seconds": round(w["seconds"]),
-                "subnets_scored_or_trained": w["subnets"],
+    cost_rows: list[dict] = []
+    bridge_rows: list[dict] = []
+    if not args.tau_only:  # the GPU check at scale needs the ranking only
+        # D: search each supernet under the limit, retrain the winners
+        def search(name: str, net, dataset, pool) -> dict:
+            t0 = time.perf_counter()
+            res = search_supernet(
+                net,
+                space,
+                dataset,
+                storage=storage,
+                study_name=name,
+                limits=Limits(mflops=limit),
+                config=SearchConfig(trials=args.trials, final_top=0, device=args.device),
+                pool=pool,
+                progress=False,
+            )
+            best = max((t for t in res.study.trials if t.value is not None), key=lambda t: t.value)
+            return {
+                "path": [best.params[n] for n in space.names],
+                "score": best.value,
+                "seconds": time.perf_counter() - t0,
+                "subnets": len([t for t in res.study.trials if t.value is not None]),
             }
-        )
 
-    # F: predictor bridge
-    bridge_rows = bridge(paths, acc0, score["greedy", 1024])
+        def pool(info) -> list:
+            return [p for p, _ in info["pool"]]
+
+        feasible = [i for i in range(len(paths)) if mflops[i] <= limit]
+        winners = {
+            "stand-alone (best of trained, seed 0)": {
+                "path": list(paths[max(feasible, key=lambda i: acc0[i])]),
+                "score": None,
+                "seconds": seed0_seconds,
+                "subnets": len(paths),
+            }
+        }
+        for s, (net, info) in nets.items():
+            found = cache.get(f"search/{s}", lambda s=s, n=net, i=info: search(s, n, data, pool(i)))
+            winners[f"{s} supernet search"] = {
+                **found,
+                "seconds": info["seconds"] + found["seconds"],
+            }
+
+        # E: DetNAS transfer
+        src = supernet("mnist-greedy", mnist, config("greedy", args.src_epochs))
+        ft = supernet(
+            "mnist-ft-fashion", data, config("greedy", args.ft_epochs), init="mnist-greedy"
+        )
+        found = cache.get("search/detnas", lambda: search("detnas", ft[0], data, pool(ft[1])))
+        winners["DetNAS: MNIST supernet fine-tuned, searched on fashion"] = {
+            **found,
+            "seconds": src[1]["seconds"] + ft[1]["seconds"] + found["seconds"],
+        }
+        found = cache.get("search/mnist", lambda: search("mnist", src[0], mnist, pool(src[1])))
+        winners["MNIST supernet searched on MNIST, winner transferred"] = {
+            **found,
+            "seconds": src[1]["seconds"] + found["seconds"],
+        }
+        cost_rows = []
+        for route, w in winners.items():
+            path = tuple(w["path"])
+            finals = [
+                cache.get(
+                    f"final/{args.final_epochs}/{','.join(map(str, path))}/{s}",
+                    lambda p=path, s=s: standalone(p, s, args.final_epochs),
+                )["acc"]
+                for s in (0, 1)
+            ]
+            cost_rows.append(
+                {
+                    "route": route,
+                    "path": ",".join(map(str, path)),
+                    "mflops": round(float(mflops_of(path)), 3),
+                    "supernet_score": "" if w["score"] is None else round(w["score"], 4),
+                    "retrained_acc_seed0": round(finals[0], 4),
+                    "retrained_acc_seed1": round(finals[1], 4),
+                    "retrained_mean": round(mean(finals), 4),
+                    "route_seconds": round(w["seconds"]),
+                    "subnets_scored_or_trained": w["subnets"],
+                }
+            )
+
+        # F: predictor bridge
+        bridge_rows = bridge(paths, acc0, score["greedy", 1024])
 
     facts = machine_facts()
     settings = {**vars(args), "state": str(args.state), "limit_mflops": limit}
@@ -320,10 +331,13 @@ def main() -> None:
         ("bridge", bridge_rows),
         ("paths", path_rows),
     ):
+        if not rows:
+            continue
         if stem != "paths":
             extra["table_markdown"] = print_table(rows, list(rows[-1]))
-        write_results(f"bench_supernet_{stem}", rows, facts, extra=extra)
-    plot(acc_mean, {k: v[: args.repeated] for k, v in score.items()}, tau_rows[2:], args.seeds)
+        write_results(f"{args.stem}_{stem}", rows, facts, extra=extra, folder=args.results)
+    score = {k: v[: args.repeated] for k, v in score.items()}
+    plot(acc_mean, score, tau_rows[2:], args.seeds, args.results / f"{args.stem}.png")
 
 
 def bridge(paths, acc, sn_score, repeats: int = 20) -> list[dict]:
@@ -373,7 +387,7 @@ def bridge(paths, acc, sn_score, repeats: int = 20) -> list[dict]:
     return rows
 
 
-def plot(acc_mean, score, tau_rows, n_seeds: int) -> None:
+def plot(acc_mean, score, tau_rows, n_seeds: int, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -386,7 +400,7 @@ def plot(acc_mean, score, tau_rows, n_seeds: int) -> None:
         ax.set_xlabel("supernet score (val acc)")
     axes[0].set_ylabel(f"stand-alone val acc (mean of {n_seeds} seeds)")
     fig.tight_layout()
-    fig.savefig(RESULTS / "bench_supernet.png", dpi=110)
+    fig.savefig(path, dpi=110)
 
 
 if __name__ == "__main__":

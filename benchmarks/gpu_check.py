@@ -14,6 +14,11 @@ scarce, so everything is one prepared script:
    per minute, over the trials' own span and over the command's wall time.
 4. **search**: a short real search (coarse, predictor, fine, final) on the GPU.
 
+``--sections`` picks sections (default: the four above, one run of under 10 minutes). Two more
+(``_gpu_scale.py``) take a call of their own each: ``scale-supernet``, the supernet's ranking
+tau with 10,000 validation images and its seed-vs-seed ceiling, and ``scale-equal-compute``,
+the equal-compute comparison on more images with several searches per GPU (issue 30).
+
 ``--tiny`` runs the same code paths on the CPU at toy sizes (a few images, one step) in well
 under a minute, so a test can call ``bash benchmarks/gpu_check.sh --tiny``; its results go to
 ``--out`` (default: a new temporary folder), never over the real ones. Without ``--tiny`` and
@@ -22,6 +27,7 @@ with its error, the others still run, and the exit status is 1.
 
     bash benchmarks/gpu_check.sh            # writes benchmarks/results/gpu_check.{json,md}
     bash benchmarks/gpu_check.sh --tiny     # CPU smoke run, results in a temp folder
+    bash benchmarks/gpu_check.sh --sections scale-supernet --out DIR   # one scale section
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 import _common
+import _gpu_scale
 import _proctree
 import make_image_folder
 import torch
@@ -338,13 +345,31 @@ def write(out: Path, blob: dict[str, Any]) -> None:
     (out / "gpu_check.md").write_text("\n".join(lines) + "\n")
 
 
+BASIC = {
+    "trainer": section_trainer,
+    "loader": section_loader,
+    "workers": section_workers,
+    "search": section_search,
+}
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--tiny", action="store_true", help="the same code on CPU at toy sizes")
     p.add_argument("--out", type=Path, default=None, help="results folder (see the docstring)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--budget-s", type=float, default=560.0, help="later sections are skipped")
+    p.add_argument(
+        "--sections",
+        default=",".join(BASIC),
+        help=f"comma-separated, from {[*BASIC, *_gpu_scale.SECTIONS]} (scale ones: issue 30)",
+    )
     args = p.parse_args()
+    chosen = args.sections.split(",")
+    unknown = [s for s in chosen if s not in BASIC and s not in _gpu_scale.SECTIONS]
+    if unknown:
+        print(f"gpu_check: unknown section(s) {unknown}", file=sys.stderr)
+        return 2
     if not args.tiny and not torch.cuda.is_available():
         print(
             "gpu_check: no CUDA GPU visible (torch.cuda.is_available() is False); "
@@ -362,20 +387,19 @@ def main() -> int:
     sections: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="gpu_check_work_") as tmp:
         work = Path(tmp)
-        for name, fn in (
-            ("trainer", section_trainer),
-            ("loader", section_loader),
-            ("workers", section_workers),
-            ("search", section_search),
-        ):
+        scale = _gpu_scale.TINY if args.tiny else _gpu_scale.FULL
+        for name in chosen:
             if time.perf_counter() > deadline:
                 sections[name] = {"status": "skipped (budget)", "error": "out of --budget-s"}
                 continue
             print(f"[{name}]", file=sys.stderr)
             start = time.perf_counter()
-            extra = (deadline,) if name in ("workers", "search") else ()
             try:
-                sec = fn(sizes, args.seed, work, *extra)
+                if name in BASIC:
+                    extra = (deadline,) if name in ("workers", "search") else ()
+                    sec = BASIC[name](sizes, args.seed, work, *extra)
+                else:
+                    sec = _gpu_scale.SECTIONS[name](scale, sizes.device, out, deadline)
                 sec["status"] = "ok" if all(sec["checks"].values()) else "check failed"
             except Exception:  # record it, run the other sections
                 sec = {"status": "error", "error": traceback.format_exc()}

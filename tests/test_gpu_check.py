@@ -36,3 +36,30 @@ def test_the_real_check_without_cuda_ends_in_one_line(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1 and "CUDA" in done.stderr
+
+
+@pytest.mark.slow
+def test_tiny_scale_sections_run_their_scripts_on_cpu(tmp_path: Path) -> None:
+    sections = "scale-supernet,scale-equal-compute"
+    done = subprocess.run(
+        ["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), "--tiny", "--sections", sections,
+         "--out", str(tmp_path)],
+        env=ENV, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    blob = json.loads((tmp_path / "gpu_check.json").read_text())
+    supernet, equal = blob["sections"]["scale-supernet"], blob["sections"]["scale-equal-compute"]
+    assert supernet["rows"][0]["proxy"].startswith("stand-alone: one seed vs another")
+    assert "meaningful (ceiling >= 0.7)" in supernet["settings"]
+    assert {r["method"] for r in equal["rows"]} == {"pipeline", "random-sh"}
+    assert (tmp_path / "scale_equal_compute" / "gpu_equal_compute.png").is_file()
+
+
+def test_an_unknown_section_ends_in_one_line(tmp_path: Path) -> None:
+    done = subprocess.run(
+        ["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), "--tiny", "--sections", "nope",
+         "--out", str(tmp_path)],
+        env=ENV, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == ["gpu_check: unknown section(s) ['nope']"]
