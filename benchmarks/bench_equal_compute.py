@@ -23,12 +23,14 @@ best full-budget validation accuracy (a pipeline's: its best final); that candid
 retrained at the full budget with ``--retrain-seeds`` seeds on the same training images and
 scored once on the official 10,000-image test set, which nothing else touches.
 
-One job = (method, seed). Its Optuna storage lives in ``benchmarks/state/equal_compute/`` (a
-killed job resumes from it: a trial left RUNNING is failed, its reported epochs still count as
-spent), its result in ``results/equal_compute/<method>_s<seed>.json``. The report
-(``_equal_compute_report.py``) writes ``results/bench_equal_compute.{csv,json,md,png}``.
+One job = (method, seed): a search of about 20 minutes on one core. Its result is stored in
+``results/equal_compute/<method>_s<seed>.json`` and a rerun skips it; its Optuna storage lives in
+``benchmarks/state/equal_compute/`` while it runs. A search killed mid-way starts over (its
+storage is wiped): Optuna's samplers do not store their random state, so only a search run
+from the start gives the result an uninterrupted run gives, and a rerun reproduces the table.
+The report (``_equal_compute_report.py``) writes ``results/bench_equal_compute.{csv,json,md,png}``.
 
-    python benchmarks/bench_equal_compute.py --epochs 10 --train-images 10000 --jobs 2
+    python benchmarks/bench_equal_compute.py --epochs 10 --train-images 10000 --full-trainings 15
     python benchmarks/bench_equal_compute.py --report
 """
 
@@ -36,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -109,14 +112,6 @@ def trainings(study: Any, num_train: int, full_epochs: int) -> list[dict[str, An
             }
         )
     return out
-
-
-def _fail_leftovers(study: Any) -> None:
-    """A killed job leaves its trial RUNNING: fail it so the study can go on."""
-    from optuna.trial import TrialState
-
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
 
 
 def _pipeline(
@@ -203,9 +198,7 @@ def _baseline(
         pruner=pruner,
         load_if_exists=True,
     )
-    _fail_leftovers(study)
-    if spent(study) < budget:
-        study.optimize(train_if_feasible, callbacks=[stop])
+    study.optimize(train_if_feasible, callbacks=[stop])
     return trainings(study, data.num_train, cfg["epochs"])
 
 
@@ -223,7 +216,9 @@ def job(
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
     state_dir = (Path(state) if state else STATE) / f"{method}_s{seed}"
-    state_dir.mkdir(parents=True, exist_ok=True)
+    if state_dir.exists():  # a search killed mid-way: start it over (see the docstring)
+        shutil.rmtree(state_dir)
+    state_dir.mkdir(parents=True)
     data = fashion_split(cfg["train_images"])
     t0 = time.perf_counter()
     search = _pipeline if method.startswith("pipeline") else _baseline
@@ -259,7 +254,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=10, help="the full training budget")
     parser.add_argument("--train-images", type=int, default=10_000)
-    parser.add_argument("--full-trainings", type=int, default=20, help="compute per method")
+    parser.add_argument("--full-trainings", type=int, default=15, help="compute per method")
     parser.add_argument("--coarse-epochs", type=int, default=2)
     parser.add_argument("--final-top", type=int, default=3)
     parser.add_argument("--retrain-seeds", type=int, default=2)

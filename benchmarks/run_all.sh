@@ -6,8 +6,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# issue 30: the equal-compute comparison, 6 methods x 3 seeds, each 15 full trainings' worth of
+# images (10 epochs x 10,000 images) on FBNetV3's space under 2 MFLOPs; ~3 h on 2 cores,
+# resumable (finished searches in results/equal_compute/, running ones in state/equal_compute/)
+python benchmarks/bench_equal_compute.py --epochs 10 --train-images 10000 --full-trainings 15 \
+    --seeds 3 --jobs 2
 # issue 30: when do recipes matter? 5 architectures x 6 recipes x 1-20 epochs x 2 seeds on
-# Fashion-MNIST (20,000 training / 10,000 held-out images); ~5 h on 2 cores, resumable
+# Fashion-MNIST (20,000 training / 10,000 held-out images); ~3 h on 2 cores, resumable
 python benchmarks/bench_budget_study.py --train-images 20000 --seeds 2 --jobs 2
 # issue 29: sampler suites, real trainings, parallel workers, time per proposal (each resumable
 # from benchmarks/results/sampler_suites/, *_jobs/ and parallel_workers/)

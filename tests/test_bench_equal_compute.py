@@ -68,3 +68,7 @@ def test_a_tiny_search_spends_its_budget_and_scores_its_answer(method, tmp_path)
     assert budget <= spent <= budget + cfg["epochs"] * cfg["train_images"]
     assert out["answer"]["full_budget"] and len(out["test_acc"]) == 1
     assert 0.0 <= out["test_acc"][0] <= 1.0
+    # a killed search leaves its storage behind: the rerun wipes it and reproduces the result
+    assert (tmp_path / f"{method}_s0" / "study.db").is_file()
+    again = eq.job(method, 0, cfg)
+    assert again["trainings"] == out["trainings"] and again["test_acc"] == out["test_acc"]
