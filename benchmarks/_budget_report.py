@@ -48,8 +48,12 @@ def _tau(x: list[float], y: list[float]) -> float | None:
     return None if t is None or math.isnan(t) else round(float(t), 3)
 
 
-def summarise(cells, archs, recipes, budgets, val_images: int) -> tuple[list[dict], list[dict]]:
-    """One row per budget (effect, noise, tau) and one per (budget, recipe) (mean gain)."""
+def summarise(
+    cells, archs, recipes, budgets, val_images: int, outside: tuple[str, ...] = ()
+) -> tuple[list[dict], list[dict]]:
+    """One row per budget (effect, noise, tau) and one per (budget, recipe) (mean gain).
+    ``outside``: recipes the joint space cannot reach (a data setting, not a recipe axis); the
+    ``searched_*`` columns give the effect of the best of the others."""
     mean = {k: float(np.mean(v)) for k, v in cells.items()}
     longest = max(b for (_, _, b) in cells) if cells else None
     rows, per_recipe = [], []
@@ -61,13 +65,16 @@ def summarise(cells, archs, recipes, budgets, val_images: int) -> tuple[list[dic
         sd = float(np.sqrt(np.mean(variances))) if variances else float("nan")
         k = min(len(v) for v in here.values())
         diff_noise = sd * math.sqrt(2 / k) if k > 1 else float("nan")
-        effects, spreads = [], []
+        effects, spreads, searched = [], [], []
         for a in archs:
             have = [r for r in recipes if (a, r, b) in mean]
             if "default" not in have or len(have) < 2:
                 continue
             others = [mean[(a, r, b)] for r in have if r != "default"]
             effects.append(max(others) - mean[(a, "default", b)])
+            inside = [mean[(a, r, b)] for r in have if r != "default" and r not in outside]
+            if inside:
+                searched.append(max(inside) - mean[(a, "default", b)])
             spreads.append(max(mean[(a, r, b)] for r in have) - min(mean[(a, r, b)] for r in have))
         p = float(np.mean(list(mean[k] for k in here)))
         row: dict[str, Any] = {
@@ -86,6 +93,11 @@ def summarise(cells, archs, recipes, budgets, val_images: int) -> tuple[list[dic
                 f"{sum(e > 2 * diff_noise for e in effects)}/{len(effects)}" if effects else ""
             ),
         }
+        if outside and searched:
+            row["searched_effect_median"] = round(float(np.median(searched)), 4)
+            row["searched_beyond_noise"] = (
+                f"{sum(e > 2 * diff_noise for e in searched)}/{len(searched)}"
+            )
         if longest is not None:
             row |= _taus(mean, cells, archs, recipes, b, longest)
         rows.append(row)
@@ -127,7 +139,23 @@ def _taus(mean, cells, archs, recipes, b: int, longest: int) -> dict[str, Any]:
 
 
 def verdict(rows: list[dict]) -> str:
-    """The plain statement: from which budget the recipe choice matters beyond noise."""
+    """The plain statement: from which budget the recipe choice matters beyond noise (and, when
+    some recipes lie outside the joint space, what the reachable ones gain)."""
+    first = _first_budget(rows)
+    reach = [r for r in rows if "searched_effect_median" in r]
+    if not reach:
+        return first
+    gains = ", ".join(
+        f"{r['searched_effect_median']:+.4f} at {r['budget_epochs']} ({r['searched_beyond_noise']})"
+        for r in reach
+    )
+    return (
+        f"{first} Of the recipes the joint space can reach, the best one's median gain over the "
+        f"default is {gains} (epochs; architectures beyond noise)."
+    )
+
+
+def _first_budget(rows: list[dict]) -> str:
     for row in rows:
         beyond, total = (int(x) for x in row["archs_beyond_noise"].split("/"))
         if row["effect_median"] is not None and beyond * 2 > total:
@@ -186,14 +214,23 @@ def plot(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def report(runs: Path, archs, recipes, budgets, seeds: int, stem: str, settings: dict) -> None:
+def report(
+    runs: Path,
+    archs,
+    recipes,
+    budgets,
+    seeds: int,
+    stem: str,
+    settings: dict,
+    outside: tuple[str, ...] = (),
+) -> None:
     cells = load(runs, archs, recipes, budgets, seeds)
     if not cells:
         print("no stored jobs yet")
         return
     any_job = next(runs.glob("*.json"))
     val_images = json.loads(any_job.read_text())["val_images"]
-    rows, per_recipe = summarise(cells, archs, recipes, budgets, val_images)
+    rows, per_recipe = summarise(cells, archs, recipes, budgets, val_images, outside)
     statement = verdict(rows)
     print(statement)
     _common.finish(stem, rows, settings | {"verdict": statement})

@@ -235,7 +235,8 @@ def main() -> None:
                 )
     from _budget_report import report
 
-    report(RUNS, archs, recipes, budgets, args.seeds, args.stem, vars(args) | cfg)
+    outside = tuple(r for r in recipes if recipe(r)[1] is not None)  # a data policy, not a recipe
+    report(RUNS, archs, recipes, budgets, args.seeds, args.stem, vars(args) | cfg, outside)
 
 
 if __name__ == "__main__":

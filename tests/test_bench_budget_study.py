@@ -49,6 +49,15 @@ def test_summary_finds_the_effect_the_noise_and_the_rank_reversal() -> None:
     assert "From 10 epoch(s)" in rep.verdict(rows)
 
 
+def test_the_searched_effect_leaves_out_what_the_space_cannot_reach() -> None:
+    rows, _ = rep.summarise(
+        _cells(0.001), ARCHS, RECIPES, [1, 10], val_images=10_000, outside=("good",)
+    )
+    assert rows[1]["effect_median"] == pytest.approx(0.05, abs=0.003)
+    assert rows[1]["searched_effect_median"] == pytest.approx(-0.02, abs=0.003)  # only "bad"
+    assert rows[1]["searched_beyond_noise"] == "0/4"
+
+
 def test_effects_inside_the_noise_are_not_called_effects() -> None:
     rows, _ = rep.summarise(_cells(0.02, good=0.03), ARCHS, RECIPES, [1, 10], val_images=10_000)
     assert rows[1]["effect_median"] == pytest.approx(0.03, abs=1e-9)  # 0.03 < 2 x 0.028
