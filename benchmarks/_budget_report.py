@@ -188,6 +188,9 @@ def plot(rows: list[dict], path: Path) -> None:
     hi = [r["effect_max"] - r["effect_median"] for r in rows]
     left.errorbar(b, med, yerr=[lo, hi], marker="o", capsize=4, label="best recipe - default")
     left.plot(b, [r["spread_median"] for r in rows], "s--", label="spread across recipes")
+    if all("searched_effect_median" in r for r in rows):
+        reach = [r["searched_effect_median"] for r in rows]
+        left.plot(b, reach, "^-", label="best recipe the joint space reaches - default")
     left.plot(b, [2 * r["diff_noise"] for r in rows], "k:", label="2 x noise of a difference")
     left.axhline(0, color="grey", lw=0.5)
     left.set_xscale("log")
