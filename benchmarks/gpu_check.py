@@ -52,6 +52,7 @@ import _gpu_scale
 import _proctree
 import make_image_folder
 import torch
+from _gpu_report import write
 from bench_data import MID_ARCH, alternate
 
 from jointnas.errors import DatasetError
@@ -315,34 +316,6 @@ def section_search(sizes: Sizes, seed: int, work: Path, deadline: float) -> dict
         "settings": {"dataset": source, "args": shlex.join(sizes.search_args)},
         **({"output_tail": tail} if rc else {}),
     }
-
-
-def write(out: Path, blob: dict[str, Any]) -> None:
-    """``gpu_check.json`` and ``gpu_check.md`` (a table per section, its checks) in ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "gpu_check.json").write_text(json.dumps(blob, indent=2, default=str) + "\n")
-    m = blob["machine"]
-    lines = [
-        "# gpu_check" + (" (tiny, CPU)" if blob["tiny"] else ""),
-        "",
-        f"`{blob['command']}`",
-        "",
-        f"Device: {blob['device']}; CPU {m['cpu_model']} ({m['cpus_usable']} usable cores); "
-        f"torch {m['torch']}; commit {m['git_commit']}; {m['date_utc']}; seed {blob['seed']}; "
-        f"{blob['seconds']:.0f} s in all.",
-    ]
-    for name, sec in blob["sections"].items():
-        lines += ["", f"## {name}: {sec['status']}", ""]
-        if "error" in sec:
-            lines += ["```", sec["error"].rstrip(), "```"]
-            continue
-        rows = [
-            {k: v for k, v in r.items() if k not in ("runs", "output_tail")} for r in sec["rows"]
-        ]
-        lines += [_common.print_table(rows, list(rows[0])), ""]
-        lines += [f"- {k}: {'ok' if v else 'FAILED'}" for k, v in sec["checks"].items()]
-        lines.append("- settings: " + ", ".join(f"{k}={v}" for k, v in sec["settings"].items()))
-    (out / "gpu_check.md").write_text("\n".join(lines) + "\n")
 
 
 BASIC = {
